@@ -1,7 +1,7 @@
 """Regenerate the Python bindings for proto/caffe.proto with grpcio-tools' protoc.
 
 Usage:
-    python proto/build_bindings.py            # writes upgrade_tool/caffe_pb2.py
+    python proto/build_bindings.py            # writes upgrade_tool/caffe_pb2.py (+ .pyi)
     python proto/build_bindings.py OUT_DIR    # writes OUT_DIR/caffe_pb2.py instead
 
 Needs the ``test`` extra (grpcio-tools). The generated file is committed, so a
@@ -27,7 +27,7 @@ def build(out_dir: Path = DEFAULT_OUT_DIR, descriptor_set: Path | None = None) -
     from grpc_tools import protoc  # type: ignore[import-untyped]  # lazy: build-time only
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    args = ["protoc", f"-I{PROTO_DIR}", f"--python_out={out_dir}"]
+    args = ["protoc", f"-I{PROTO_DIR}", f"--python_out={out_dir}", f"--pyi_out={out_dir}"]
     if descriptor_set is not None:
         args.append(f"--descriptor_set_out={descriptor_set}")
     args.append(str(PROTO_FILE))

@@ -57,16 +57,12 @@ def _facts_path() -> Path | None:
 
 
 def _load_facts(path: Path) -> FileProto:
-    descriptor_set = json_format.Parse(
-        path.read_text(encoding="utf-8"), FileDescriptorSet()
-    )
+    descriptor_set = json_format.Parse(path.read_text(encoding="utf-8"), FileDescriptorSet())
     assert len(descriptor_set.file) == 1, "the facts describe exactly one file"
     return descriptor_set.file[0]
 
 
-def _all_messages(
-    messages: Iterable[MessageProto], prefix: str = ""
-) -> dict[str, MessageProto]:
+def _all_messages(messages: Iterable[MessageProto], prefix: str = "") -> dict[str, MessageProto]:
     """Every message, nested ones included, keyed by its dotted name."""
     found: dict[str, MessageProto] = {}
     for message in messages:
@@ -90,8 +86,7 @@ FACT_MESSAGES = _all_messages(FACTS.message_type) if FACTS else {}
 
 needs_facts = pytest.mark.skipif(
     FACTS is None,
-    reason="caffe.descriptor.json not found: set CAFFE_DESCRIPTOR_JSON or "
-    f"place it at {FACTS_CANDIDATES[0]}",
+    reason=f"caffe.descriptor.json not found: set CAFFE_DESCRIPTOR_JSON or place it at {FACTS_CANDIDATES[0]}",
 )
 
 
@@ -105,15 +100,11 @@ def build_bindings() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def fresh_build(
-    build_bindings: ModuleType, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[FileProto, Path]:
+def fresh_build(build_bindings: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> tuple[FileProto, Path]:
     """Compile proto/caffe.proto now: its descriptor and the fresh caffe_pb2.py."""
     out_dir = tmp_path_factory.mktemp("fresh_bindings")
     descriptor_set_file = out_dir / "caffe.pb"
-    module_path: Path = build_bindings.build(
-        out_dir, descriptor_set=descriptor_set_file
-    )
+    module_path: Path = build_bindings.build(out_dir, descriptor_set=descriptor_set_file)
     assert module_path.is_file()
     descriptor_set = FileDescriptorSet.FromString(descriptor_set_file.read_bytes())
     assert [f.name for f in descriptor_set.file] == ["caffe.proto"]
@@ -137,9 +128,7 @@ def _field_facts(field: FieldProto) -> dict[str, object]:
         "label": FieldProto.Label.Name(field.label),
         "type": FieldProto.Type.Name(field.type),
         "type_name": field.type_name,
-        "default_value": field.default_value
-        if field.HasField("default_value")
-        else None,
+        "default_value": field.default_value if field.HasField("default_value") else None,
         "packed": field.options.packed if field.options.HasField("packed") else None,
         "json_name": field.json_name,
         "in_oneof": field.HasField("oneof_index"),
@@ -166,14 +155,9 @@ def test_the_proto_has_63_messages_and_423_fields(
 ) -> None:
     assert len(compiled.message_type) == EXPECTED_TOP_LEVEL_MESSAGES
     assert len(compiled_messages) == EXPECTED_TOP_LEVEL_MESSAGES, "no nested messages"
-    assert (
-        sum(len(m.field) for m in compiled_messages.values()) == EXPECTED_TOTAL_FIELDS
-    )
+    assert sum(len(m.field) for m in compiled_messages.values()) == EXPECTED_TOTAL_FIELDS
     assert len(compiled.enum_type) == EXPECTED_TOP_LEVEL_ENUMS
-    assert (
-        sum(len(m.enum_type) for m in compiled_messages.values())
-        == EXPECTED_NESTED_ENUMS
-    )
+    assert sum(len(m.enum_type) for m in compiled_messages.values()) == EXPECTED_NESTED_ENUMS
 
 
 @needs_facts
@@ -200,7 +184,7 @@ def test_messages_are_declared_in_the_same_order_as_the_facts(
 def test_the_top_level_enums_match_the_facts(compiled: FileProto) -> None:
     assert FACTS is not None
     assert [e.name for e in compiled.enum_type] == [e.name for e in FACTS.enum_type]
-    for got, want in zip(compiled.enum_type, FACTS.enum_type):
+    for got, want in zip(compiled.enum_type, FACTS.enum_type, strict=True):
         assert _enum_facts(got) == _enum_facts(want), f"enum {want.name}"
 
 
@@ -208,33 +192,19 @@ def test_the_top_level_enums_match_the_facts(compiled: FileProto) -> None:
 
 
 @needs_facts
-@pytest.mark.parametrize(
-    "message_name", list(FACT_MESSAGES), ids=lambda name: f"message {name}"
-)
-def test_message_matches_the_facts(
-    message_name: str, compiled_messages: dict[str, MessageProto]
-) -> None:
+@pytest.mark.parametrize("message_name", list(FACT_MESSAGES), ids=lambda name: f"message {name}")
+def test_message_matches_the_facts(message_name: str, compiled_messages: dict[str, MessageProto]) -> None:
     want = FACT_MESSAGES[message_name]
-    assert message_name in compiled_messages, (
-        f"{message_name} is missing from caffe.proto"
-    )
+    assert message_name in compiled_messages, f"{message_name} is missing from caffe.proto"
     got = compiled_messages[message_name]
 
-    assert [f.name for f in got.field] == [f.name for f in want.field], (
-        "field names/order"
-    )
-    for got_field, want_field in zip(got.field, want.field):
-        assert _field_facts(got_field) == _field_facts(want_field), (
-            f"{message_name}.{want_field.name}"
-        )
+    assert [f.name for f in got.field] == [f.name for f in want.field], "field names/order"
+    for got_field, want_field in zip(got.field, want.field, strict=True):
+        assert _field_facts(got_field) == _field_facts(want_field), f"{message_name}.{want_field.name}"
 
-    assert [e.name for e in got.enum_type] == [e.name for e in want.enum_type], (
-        "enum order"
-    )
-    for got_enum, want_enum in zip(got.enum_type, want.enum_type):
-        assert _enum_facts(got_enum) == _enum_facts(want_enum), (
-            f"enum {message_name}.{want_enum.name}"
-        )
+    assert [e.name for e in got.enum_type] == [e.name for e in want.enum_type], "enum order"
+    for got_enum, want_enum in zip(got.enum_type, want.enum_type, strict=True):
+        assert _enum_facts(got_enum) == _enum_facts(want_enum), f"enum {message_name}.{want_enum.name}"
 
     assert [m.name for m in got.nested_type] == [m.name for m in want.nested_type]
     assert len(got.oneof_decl) == len(want.oneof_decl)
@@ -290,9 +260,7 @@ def test_committed_module_loads_and_its_descriptor_matches_the_proto(
         for field in message.field:
             field.ClearField("json_name")  # only --descriptor_set_out adds these
 
-    assert _with_numeric_float_defaults(live) == _with_numeric_float_defaults(
-        expected
-    ), STALE
+    assert _with_numeric_float_defaults(live) == _with_numeric_float_defaults(expected), STALE
 
 
 def _with_numeric_float_defaults(file_proto: FileProto) -> FileProto:
@@ -304,9 +272,7 @@ def _with_numeric_float_defaults(file_proto: FileProto) -> FileProto:
             if not field.HasField("default_value"):
                 continue
             if field.type == FieldProto.TYPE_FLOAT:
-                as_float32 = struct.unpack(
-                    "<f", struct.pack("<f", float(field.default_value))
-                )
+                as_float32 = struct.unpack("<f", struct.pack("<f", float(field.default_value)))
                 field.default_value = repr(as_float32[0])
             elif field.type == FieldProto.TYPE_DOUBLE:
                 field.default_value = repr(float(field.default_value))

@@ -1,0 +1,49 @@
+"""bn-upgrade: upgrade legacy Caffe prototxt and prove the output.
+
+The Python API::
+
+    from upgrade_tool import upgrade_text, check_idempotent
+
+    result = upgrade_text(text, bn_style="strip")
+    result.text        # the upgraded text
+    result.changed     # True if any upgrade applied
+    result.findings    # what needs a human, with .code, .message, .line, .column
+
+`upgrade_text` raises `InputError` for input that is not a valid Caffe net or
+solver (`.message`, `.line`, `.column`), and `SelfCheckError` if the tool's own
+proof of its output fails (a bug: please report it with the input attached).
+"""
+
+from __future__ import annotations
+
+from upgrade_tool.errors import InputError, SelfCheckError
+from upgrade_tool.pipeline import Kind, Located, Result, upgrade_source
+from upgrade_tool.settings import BnStyle, Settings
+from upgrade_tool.source import Source
+
+__all__ = ["InputError", "Kind", "Located", "Result", "SelfCheckError", "check_idempotent", "upgrade_text"]
+__version__ = "0.1.0"
+
+
+def upgrade_text(text: str, *, bn_style: str = "strip", unsafe_fixes: bool = False) -> Result:
+    """Upgrade the text of a Caffe net or solver; the result is already proven."""
+    settings = Settings(bn_style=BnStyle(bn_style), unsafe_fixes=unsafe_fixes)
+    source = Source(text)
+    try:
+        return upgrade_source(source, settings)
+    except InputError as exc:
+        exc.line, exc.column = source.position(exc.offset)
+        raise
+
+
+def check_idempotent(text: str, *, bn_style: str = "strip") -> None:
+    """Raise `SelfCheckError` unless upgrading `text` is stable.
+
+    Upgrades `text`, then upgrades the output once more: the second run must
+    change nothing and reproduce the output byte for byte, and the output must
+    parse back to the upgraded message.
+    """
+    first = upgrade_text(text, bn_style=bn_style)
+    second = upgrade_text(first.text, bn_style=bn_style)
+    if second.changed or second.text != first.text:
+        raise SelfCheckError("a second run changes the output")

@@ -1,0 +1,3 @@
+from upgrade_tool.cli import main
+
+main()

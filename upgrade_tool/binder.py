@@ -1,0 +1,267 @@
+"""Give the syntax tree its meaning: build a protobuf message from `Field` nodes.
+
+Values are read the way protobuf's C++ text parser (Caffe's) reads them: integers
+in decimal, octal or hex; floats with `inf`/`nan` and an `f` suffix; enums by name
+or number; adjacent strings concatenated with C escapes undone. Every error names
+the offset of the node it is about.
+
+A field the schema does not know is an error when `strict`, and is otherwise
+skipped and returned in `Bound.unknown`, so fork dialects can still be read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, cast
+
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from upgrade_tool.errors import InputError
+from upgrade_tool.reader import Field, Scalar
+
+_INT_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+    FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
+}
+_FLOAT_TYPES = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
+_FLOAT_WORDS = {"inf": float("inf"), "infinity": float("inf"), "nan": float("nan")}
+_BOOL_WORDS = {"true": True, "True": True, "t": True, "false": False, "False": False, "f": False}
+_SIMPLE_ESCAPES = {
+    "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11,
+    "\\": 92, "?": 63, "'": 39, '"': 34,
+}  # fmt: skip
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.S)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A message built from a tree, and the nodes it had to leave out."""
+
+    message: Message
+    unknown: tuple[Field, ...] = ()
+
+
+def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True) -> Bound:
+    """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid."""
+    unknown: list[Field] = []
+    pending: list[tuple[Message, list[Field]]] = [(message, tree)]
+    while pending:
+        target, fields = pending.pop()
+        for node in fields:
+            nested = _bind_field(target, node, text, strict, unknown)
+            if nested is not None:
+                pending.append(nested)
+    _check_required(message, tree)
+    unknown.sort(key=lambda node: node.start)
+    return Bound(message, tuple(unknown))
+
+
+def _bind_field(
+    target: Message, node: Field, text: str, strict: bool, unknown: list[Field]
+) -> tuple[Message, list[Field]] | None:
+    descriptor = target.DESCRIPTOR
+    field = cast("FieldDescriptor | None", descriptor.fields_by_name.get(node.name))
+    if field is None:
+        if strict:
+            raise InputError(f"unknown field {node.name!r} in {descriptor.full_name}", node.start)
+        unknown.append(node)
+        return None
+    repeated = field.is_repeated
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if node.children is None:
+            raise InputError(f"{node.name!r} is a message: expected '{{' after it", node.name_end)
+        if repeated:
+            return getattr(target, node.name).add(), node.children
+        _refuse_second_value(target, node)
+        child = getattr(target, node.name)
+        child.SetInParent()
+        return child, node.children
+    if node.values is None:
+        raise InputError(f"{node.name!r} is not a message: expected ':' and a value", node.open)
+    if not repeated:
+        if text[node.end - 1] == "]":
+            raise InputError(f"{node.name!r} is not repeated: a list is not allowed", node.name_end)
+        _refuse_second_value(target, node)
+    values = [scalar_value(field, scalar, text) for scalar in node.values]
+    if None in values:
+        scalar = node.values[values.index(None)]
+        if strict:
+            raise InputError(_unknown_enum_message(field, scalar, text), scalar.start)
+        unknown.append(node)
+        return None
+    if repeated:
+        getattr(target, node.name).extend(values)
+    else:
+        setattr(target, node.name, values[0])
+    return None
+
+
+def _refuse_second_value(target: Message, node: Field) -> None:
+    if target.HasField(node.name):
+        raise InputError(f"{node.name!r} is given more than once (it is not repeated)", node.start)
+
+
+def _unknown_enum_message(field: FieldDescriptor, scalar: Scalar, text: str) -> str:
+    enum = _enum_of(field)
+    return f"unknown value {text[scalar.start : scalar.end]!r} for {field.name!r} (enum {enum.full_name})"
+
+
+def _enum_of(field: FieldDescriptor) -> EnumDescriptor:
+    enum = field.enum_type
+    assert enum is not None, field.full_name
+    return enum
+
+
+def scalar_value(field: FieldDescriptor, scalar: Scalar, text: str) -> Any:
+    """The Python value of one scalar for `field`; None for an unknown enum value."""
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_STRING or kind == FieldDescriptor.TYPE_BYTES:
+        return _string_value(field, scalar, text)
+    if scalar.kind == "string":
+        raise InputError(f"{field.name!r} takes a {_type_name(field)}, not a string", scalar.start)
+    word = text[scalar.token : scalar.end]
+    if kind in _INT_RANGES:
+        return _integer_value(field, scalar, word)
+    if kind in _FLOAT_TYPES:
+        return _float_value(field, scalar, word)
+    if kind == FieldDescriptor.TYPE_BOOL:
+        return _bool_value(field, scalar, word)
+    return _enum_value(field, scalar, word)
+
+
+def _type_name(field: FieldDescriptor) -> str:
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return f"value of enum {_enum_of(field).full_name}"
+    names = {FieldDescriptor.TYPE_BOOL: "boolean", FieldDescriptor.TYPE_MESSAGE: "message"}
+    return names.get(field.type, "float" if field.type in _FLOAT_TYPES else "integer")
+
+
+def _parse_integer(word: str) -> int | None:
+    if not word or word[0] not in "0123456789":
+        return None
+    if word[:2] in ("0x", "0X"):
+        return int(word[2:], 16)
+    if len(word) > 1 and word[0] == "0":
+        return int(word, 8) if all(c in "01234567" for c in word) else None
+    return int(word) if word.isdigit() else None
+
+
+def _integer_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int:
+    number = _parse_integer(word) if scalar.kind == "number" else None
+    if number is None:
+        raise InputError(f"{field.name!r} takes an integer, found {word!r}", scalar.start)
+    value = -number if scalar.negative else number
+    low, high = _INT_RANGES[field.type]
+    if not low <= value <= high:
+        raise InputError(f"{value} is out of range for {field.name!r}", scalar.start)
+    return value
+
+
+def _float_value(field: FieldDescriptor, scalar: Scalar, word: str) -> float:
+    if scalar.kind == "ident":
+        value = _FLOAT_WORDS.get(word.lower())
+        if value is None:
+            raise InputError(f"{field.name!r} takes a number, found {word!r}", scalar.start)
+    else:
+        integer = _parse_integer(word)
+        value = float(integer) if integer is not None else float(word.rstrip("fF"))
+    return -value if scalar.negative else value
+
+
+def _bool_value(field: FieldDescriptor, scalar: Scalar, word: str) -> bool:
+    if not scalar.negative:
+        if scalar.kind == "ident" and word in _BOOL_WORDS:
+            return _BOOL_WORDS[word]
+        if scalar.kind == "number" and _parse_integer(word) in (0, 1):
+            return _parse_integer(word) == 1
+    raise InputError(f"{field.name!r} takes true or false, found {word!r}", scalar.start)
+
+
+def _enum_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int | None:
+    enum = _enum_of(field)
+    if scalar.kind == "ident" and not scalar.negative:
+        value = enum.values_by_name.get(word)
+        return None if value is None else value.number
+    number = _parse_integer(word) if scalar.kind == "number" else None
+    if number is None:
+        raise InputError(f"{field.name!r} takes a value of enum {enum.full_name}", scalar.start)
+    number = -number if scalar.negative else number
+    return number if number in enum.values_by_number else None
+
+
+def _string_value(field: FieldDescriptor, scalar: Scalar, text: str) -> str | bytes:
+    if scalar.kind != "string":
+        raise InputError(f"{field.name!r} takes a quoted string", scalar.start)
+    data = b"".join(unescape(text[start + 1 : end - 1], start + 1) for start, end in scalar.pieces)
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{field.name!r}: string is not valid UTF-8 after unescaping", scalar.start) from None
+
+
+def unescape(body: str, offset: int) -> bytes:
+    """Undo C escapes in the body of one quoted literal (quotes removed)."""
+    if "\\" not in body:
+        return body.encode("utf-8")
+    out = bytearray()
+    position = 0
+    for match in _ESCAPE.finditer(body):
+        out += body[position : match.start()].encode("utf-8")
+        position = match.end()
+        octal, hex_, short, long_, other = match.groups()
+        if octal is not None:
+            out.append(int(octal, 8) & 0xFF)
+        elif hex_ is not None:
+            out.append(int(hex_, 16))
+        elif short is not None or long_ is not None:
+            out += chr(int(short or long_, 16)).encode("utf-8", "surrogatepass")
+        elif other in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[other])
+        else:
+            raise InputError(f"invalid escape sequence '\\{other}' in string", offset + match.start())
+    out += body[position:].encode("utf-8")
+    return bytes(out)
+
+
+def _check_required(message: Message, tree: list[Field]) -> None:
+    if message.IsInitialized():
+        return
+    missing = sorted(message.FindInitializationErrors())[0]  # type: ignore[attr-defined]
+    owner_path, _, name = missing.rpartition(".")
+    node = locate(tree, parse_path(owner_path)) if owner_path else None
+    where = node.start if node is not None else 0
+    raise InputError(f"required field {name!r} is missing ({missing})", where)
+
+
+def parse_path(dotted: str) -> tuple[tuple[str, int], ...]:
+    """`layer[3].clip_param` -> (("layer", 3), ("clip_param", 0))."""
+    steps = []
+    for part in dotted.split("."):
+        name, _, index = part.partition("[")
+        steps.append((name, int(index.rstrip("]")) if index else 0))
+    return tuple(steps)
+
+
+def locate(tree: list[Field], path: tuple[tuple[str, int], ...]) -> Field | None:
+    """The node at a path of (field name, occurrence index) steps, if present."""
+    node: Field | None = None
+    fields: list[Field] | None = tree
+    for name, index in path:
+        matches = [child for child in fields or () if child.name == name]
+        if index >= len(matches):
+            return None
+        node = matches[index]
+        fields = node.children
+    return node

@@ -1,0 +1,282 @@
+"""`bn-upgrade`: the command line. The only place that prints or picks an exit code."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from pathlib import Path
+
+import click
+
+from upgrade_tool import __version__
+from upgrade_tool.errors import InputError, SelfCheckError
+from upgrade_tool.files import FileError, Snapshot, read_file, replace_file
+from upgrade_tool.pipeline import Kind, Result, upgrade_source
+from upgrade_tool.settings import BnStyle, OutputFormat, Settings
+from upgrade_tool.source import Source
+
+STDIN = "-"
+
+
+class Exit(IntEnum):
+    OK = 0  # everything up to date, or upgraded
+    CHANGES = 1  # --check/--diff found files to upgrade, or a finding needs a human
+    BAD_INPUT = 2  # usage error, or an input that cannot be read or parsed
+    INTERNAL = 123  # bn-upgrade's proof of its own output failed: a bug
+
+
+class WriteBack(Enum):
+    YES = "in place"
+    CHECK = "check"
+    DIFF = "diff"
+    OUTPUT = "output"
+
+
+class Status(Enum):
+    UP_TO_DATE = "up to date"
+    UPGRADED = "upgraded"
+    FAILED = "failed"
+    INTERNAL = "internal error"
+
+
+@dataclass(frozen=True)
+class FileReport:
+    name: str
+    status: Status
+    result: Result | None = None
+    error: str = ""  # the whole one-line message for FAILED / INTERNAL
+
+    @property
+    def exit_code(self) -> Exit:
+        if self.status is Status.INTERNAL:
+            return Exit.INTERNAL
+        if self.status is Status.FAILED:
+            return Exit.BAD_INPUT
+        if self.result is not None and self.result.needs_human:
+            return Exit.CHANGES
+        return Exit.OK
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything about one invocation that is the same for every file."""
+
+    settings: Settings
+    write_back: WriteBack
+    output: str | None
+    kind: Kind | None
+
+
+EPILOG = """\b
+Exit codes:
+  0    all files up to date, or upgraded
+  1    --check or --diff found files to upgrade, or a finding needs a human
+  2    usage error, or an input that cannot be read or does not parse
+  123  internal error: bn-upgrade's check of its own output failed
+
+\b
+Examples:
+  bn-upgrade net.prototxt                 upgrade in place
+  bn-upgrade --check models/*.prototxt    CI: exit 1 if anything needs upgrading
+  bn-upgrade --diff net.prototxt          show what would change
+  bn-upgrade -o new.prototxt old.prototxt write the result elsewhere
+  cat net.prototxt | bn-upgrade - > new.prototxt
+"""
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--check", is_flag=True, help="Write nothing; list files that would be upgraded; exit 1 if any.")
+@click.option("--diff", is_flag=True, help="Write nothing; print a unified diff of each upgrade to stdout.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write the result to FILE ('-' for stdout) instead of in place; one input only.",
+)
+@click.option(
+    "--bn-style",
+    type=click.Choice([s.value for s in BnStyle]),
+    default=BnStyle.STRIP.value,
+    show_default=True,
+    help="strip: remove legacy BatchNorm param blocks (Caffe PR #4704). "
+    "zero: keep them with lr_mult and decay_mult 0 (Caffe master).",
+)
+@click.option(
+    "--unsafe-fixes",
+    is_flag=True,
+    help="Also upgrade BatchNorm layers whose params have nonzero rates or more than 3 blocks.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice([f.value for f in OutputFormat]),
+    default=OutputFormat.CANONICAL.value,
+    show_default=True,
+    help="canonical: exactly the text Caffe's own tools print.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "net", "solver"]),
+    default="auto",
+    show_default=True,
+    help="Read inputs as nets or solvers; auto decides by content.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and findings that need a human.")
+@click.option("-v", "--verbose", is_flag=True, help="Also report files that are already up to date.")
+@click.version_option(__version__, prog_name="bn-upgrade")
+def main(
+    paths: tuple[str, ...],
+    check: bool,
+    diff: bool,
+    output: str | None,
+    bn_style: str,
+    unsafe_fixes: bool,
+    output_format: str,
+    kind: str,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Upgrade legacy Caffe prototxt files in place: BatchNorm param blocks.
+
+    Each PATH is a .prototxt file, or '-' for standard input (the result goes to
+    standard output). Files are changed only when an upgrade applies, atomically,
+    and only after bn-upgrade has re-read its own output and checked that a
+    second run would change nothing.
+    """
+    if check and diff:
+        raise click.UsageError("--check and --diff cannot be combined")
+    if output is not None and (check or diff):
+        raise click.UsageError("-o/--output cannot be combined with --check or --diff")
+    if output is not None and len(paths) != 1:
+        raise click.UsageError("-o/--output takes exactly one input PATH")
+    if paths.count(STDIN) > 1:
+        raise click.UsageError("'-' (standard input) can be given only once")
+    write_back = WriteBack.CHECK if check else WriteBack.DIFF if diff else WriteBack.YES
+    if output is not None:
+        write_back = WriteBack.OUTPUT
+    settings = Settings(BnStyle(bn_style), unsafe_fixes, OutputFormat(output_format))
+    job = Job(settings, write_back, output, None if kind == "auto" else Kind(kind))
+    reports = [process(path, job) for path in paths]
+    for report in reports:
+        _print_report(report, job, quiet, verbose)
+    if not quiet:
+        click.echo(_summary(reports, job), err=True)
+    sys.exit(_exit_code(reports, job))
+
+
+def process(path: str, job: Job) -> FileReport:
+    """Upgrade one input and write the result as `job` says; never raises."""
+    try:
+        snapshot = _read(path)
+        source = Source.from_bytes(snapshot.data)
+        try:
+            result = upgrade_source(source, job.settings, job.kind)
+        except InputError as exc:
+            exc.line, exc.column = source.position(exc.offset)
+            raise
+        _write(path, snapshot, source, result, job)
+    except InputError as exc:
+        return FileReport(path, Status.FAILED, error=f"{path}:{exc.line}:{exc.column}: {exc.message}")
+    except FileError as exc:
+        return FileReport(path, Status.FAILED, error=f"{path}: {exc}")
+    except SelfCheckError as exc:
+        return FileReport(path, Status.INTERNAL, error=_bug_message(path, f"self-check failed: {exc}"))
+    except Exception as exc:  # noqa: BLE001 - a bug must not become a traceback or a half-done batch
+        return FileReport(path, Status.INTERNAL, error=_bug_message(path, f"{type(exc).__name__}: {exc}"))
+    return FileReport(path, Status.UPGRADED if result.changed else Status.UP_TO_DATE, result)
+
+
+def _bug_message(path: str, what: str) -> str:
+    return (
+        f"{path}: internal error: {what}; nothing was written. "
+        "This is a bug in bn-upgrade: please report it with this input attached."
+    )
+
+
+def _read(path: str) -> Snapshot:
+    if path == STDIN:
+        data = sys.stdin.buffer.read()
+        return Snapshot(data, 0, len(data))
+    return read_file(Path(path))
+
+
+def _write(path: str, snapshot: Snapshot, source: Source, result: Result, job: Job) -> None:
+    data = result.text.encode("utf-8")
+    if job.write_back is WriteBack.OUTPUT:
+        assert job.output is not None
+        if job.output == STDIN:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            replace_file(Path(job.output), data)
+    elif job.write_back is WriteBack.DIFF:
+        if result.changed:
+            click.echo(_unified_diff(path, source.text, result.text), nl=False)
+    elif job.write_back is WriteBack.YES:
+        if path == STDIN:
+            sys.stdout.buffer.write(data if result.changed else snapshot.data)
+            sys.stdout.flush()
+        elif result.changed:
+            replace_file(Path(path), data, snapshot)
+
+
+def _unified_diff(path: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"{path}\t(original)",
+        tofile=f"{path}\t(upgraded)",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def _print_report(report: FileReport, job: Job, quiet: bool, verbose: bool) -> None:
+    if report.error:
+        click.echo(report.error, err=True)
+        return
+    result = report.result
+    assert result is not None
+    for finding in result.findings:
+        if finding.needs_human or not quiet:
+            click.echo(f"{report.name}:{finding.line}:{finding.column}: {finding.code} {finding.message}", err=True)
+    if quiet:
+        return
+    if report.status is Status.UPGRADED:
+        verb = "would upgrade" if job.write_back in (WriteBack.CHECK, WriteBack.DIFF) else "upgraded"
+        done = "; ".join(f"{name}: {summary}" for name, summary in result.summaries)
+        click.echo(f"{report.name}: {verb} ({done})", err=True)
+    elif verbose:
+        click.echo(f"{report.name}: up to date", err=True)
+
+
+def _summary(reports: list[FileReport], job: Job) -> str:
+    def count(status: Status) -> int:
+        return sum(1 for report in reports if report.status is status)
+
+    upgraded = "would be upgraded" if job.write_back in (WriteBack.CHECK, WriteBack.DIFF) else "upgraded"
+    parts = [
+        f"{_files(count(Status.UPGRADED))} {upgraded}",
+        f"{_files(count(Status.UP_TO_DATE))} already up to date",
+    ]
+    human = sum(1 for report in reports if report.result is not None and report.result.needs_human)
+    if human:
+        parts.append(f"{_files(human)} need a human")
+    failed = count(Status.FAILED) + count(Status.INTERNAL)
+    if failed:
+        parts.append(f"{_files(failed)} failed")
+    return ", ".join(parts) + "."
+
+
+def _files(n: int) -> str:
+    return f"{n} file{'s' * (n != 1)}"
+
+
+def _exit_code(reports: list[FileReport], job: Job) -> int:
+    code = max((report.exit_code for report in reports), default=Exit.OK)
+    finds_changes = job.write_back in (WriteBack.CHECK, WriteBack.DIFF)
+    if code == Exit.OK and finds_changes and any(r.status is Status.UPGRADED for r in reports):
+        code = Exit.CHANGES
+    return int(code)

@@ -1,0 +1,24 @@
+"""The options of one run, as one immutable value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class BnStyle(str, Enum):
+    """How legacy BatchNorm param blocks are upgraded."""
+
+    STRIP = "strip"  # remove them (Caffe at PR #4704)
+    ZERO = "zero"  # keep them with lr_mult and decay_mult 0 (Caffe master)
+
+
+class OutputFormat(str, Enum):
+    CANONICAL = "canonical"  # byte-identical to Caffe's own TextFormat printer
+
+
+@dataclass(frozen=True)
+class Settings:
+    bn_style: BnStyle = BnStyle.STRIP
+    unsafe_fixes: bool = False
+    output_format: OutputFormat = OutputFormat.CANONICAL
