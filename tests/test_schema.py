@@ -249,7 +249,8 @@ def test_committed_module_loads_and_its_descriptor_matches_the_proto(
     precision ("1e-05" comes back as "9.99999975e-06"), so float and double
     defaults are compared as numbers; everything else must be identical.
     """
-    module = _load_module("_bn_upgrade_committed_caffe_pb2", COMMITTED_BINDINGS)
+    from upgrade_tool import caffe_pb2 as module  # the module the tool itself imports
+
     live = FileProto()
     module.DESCRIPTOR.CopyToProto(live)
 

@@ -8,6 +8,7 @@ The Python API::
     result.text        # the upgraded text
     result.changed     # True if any upgrade applied
     result.findings    # what needs a human, with .code, .message, .line, .column
+    result.unknown_fields  # fork fields kept as written
 
 `upgrade_text` raises `InputError` for input that is not a valid Caffe net or
 solver (`.message`, `.line`, `.column`), and `SelfCheckError` if the tool's own
@@ -18,16 +19,29 @@ from __future__ import annotations
 
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.pipeline import Kind, Located, Result, upgrade_source
-from upgrade_tool.settings import BnStyle, Settings
+from upgrade_tool.settings import BnStyle, OutputFormat, Settings
 from upgrade_tool.source import Source
 
 __all__ = ["InputError", "Kind", "Located", "Result", "SelfCheckError", "check_idempotent", "upgrade_text"]
 __version__ = "0.1.0"
 
 
-def upgrade_text(text: str, *, bn_style: str = "strip", unsafe_fixes: bool = False) -> Result:
-    """Upgrade the text of a Caffe net or solver; the result is already proven."""
-    settings = Settings(bn_style=BnStyle(bn_style), unsafe_fixes=unsafe_fixes)
+def upgrade_text(
+    text: str,
+    *,
+    bn_style: str = "strip",
+    unsafe_fixes: bool = False,
+    output_format: str = "preserve",
+    strict: bool = False,
+    proto: str | None = None,
+) -> Result:
+    """Upgrade the text of a Caffe net or solver; the result is already proven.
+
+    `output_format="preserve"` (the default) edits the text only where an upgrade
+    applies and keeps fields the schema does not know; "canonical" prints the
+    net exactly as Caffe's own tools do (and treats unknown fields as errors).
+    """
+    settings = Settings(BnStyle(bn_style), unsafe_fixes, OutputFormat(output_format), strict, proto)
     source = Source(text)
     try:
         return upgrade_source(source, settings)
@@ -36,14 +50,14 @@ def upgrade_text(text: str, *, bn_style: str = "strip", unsafe_fixes: bool = Fal
         raise
 
 
-def check_idempotent(text: str, *, bn_style: str = "strip") -> None:
+def check_idempotent(text: str, *, bn_style: str = "strip", output_format: str = "preserve") -> None:
     """Raise `SelfCheckError` unless upgrading `text` is stable.
 
     Upgrades `text`, then upgrades the output once more: the second run must
     change nothing and reproduce the output byte for byte, and the output must
     parse back to the upgraded message.
     """
-    first = upgrade_text(text, bn_style=bn_style)
-    second = upgrade_text(first.text, bn_style=bn_style)
+    first = upgrade_text(text, bn_style=bn_style, output_format=output_format)
+    second = upgrade_text(first.text, bn_style=bn_style, output_format=output_format)
     if second.changed or second.text != first.text:
         raise SelfCheckError("a second run changes the output")

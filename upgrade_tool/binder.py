@@ -43,49 +43,69 @@ _SIMPLE_ESCAPES = {
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.S)
 
 
+# A place in a message: (field name, index among that field's values) steps,
+# e.g. (("layer", 3), ("param", 0)) is the first param of the fourth layer.
+Path = tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A node the schema does not know, and the path of the message it sits in."""
+
+    owner: Path
+    node: Field
+
+
 @dataclass(frozen=True)
 class Bound:
     """A message built from a tree, and the nodes it had to leave out."""
 
     message: Message
-    unknown: tuple[Field, ...] = ()
+    unknown: tuple[Unknown, ...] = ()
 
 
 def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True) -> Bound:
     """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid."""
-    unknown: list[Field] = []
-    pending: list[tuple[Message, list[Field]]] = [(message, tree)]
+    unknown: list[Unknown] = []
+    pending: list[tuple[Message, list[Field], Path]] = [(message, tree, ())]
     while pending:
-        target, fields = pending.pop()
+        target, fields, path = pending.pop()
         for node in fields:
-            nested = _bind_field(target, node, text, strict, unknown)
-            if nested is not None:
-                pending.append(nested)
+            nested = _bind_field(target, node, text, strict)
+            if nested is None:
+                continue
+            if isinstance(nested, Field):
+                unknown.append(Unknown(path, nested))
+            else:
+                child, step = nested
+                pending.append((child, node.children or [], (*path, step)))
     _check_required(message, tree)
-    unknown.sort(key=lambda node: node.start)
+    unknown.sort(key=lambda item: item.node.start)
     return Bound(message, tuple(unknown))
 
 
 def _bind_field(
-    target: Message, node: Field, text: str, strict: bool, unknown: list[Field]
-) -> tuple[Message, list[Field]] | None:
+    target: Message, node: Field, text: str, strict: bool
+) -> tuple[Message, tuple[str, int]] | Field | None:
+    """Set one field; return the nested message to fill next, or `node` if unknown."""
     descriptor = target.DESCRIPTOR
     field = cast("FieldDescriptor | None", descriptor.fields_by_name.get(node.name))
     if field is None:
         if strict:
             raise InputError(f"unknown field {node.name!r} in {descriptor.full_name}", node.start)
-        unknown.append(node)
-        return None
+        return node
     repeated = field.is_repeated
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         if node.children is None:
             raise InputError(f"{node.name!r} is a message: expected '{{' after it", node.name_end)
         if repeated:
-            return getattr(target, node.name).add(), node.children
+            values = getattr(target, node.name)
+            child = values.add()
+            return child, (node.name, len(values) - 1)
         _refuse_second_value(target, node)
         child = getattr(target, node.name)
         child.SetInParent()
-        return child, node.children
+        return child, (node.name, 0)
     if node.values is None:
         raise InputError(f"{node.name!r} is not a message: expected ':' and a value", node.open)
     if not repeated:
@@ -97,8 +117,7 @@ def _bind_field(
         scalar = node.values[values.index(None)]
         if strict:
             raise InputError(_unknown_enum_message(field, scalar, text), scalar.start)
-        unknown.append(node)
-        return None
+        return node
     if repeated:
         getattr(target, node.name).extend(values)
     else:

@@ -14,6 +14,7 @@ from upgrade_tool import __version__
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.files import FileError, Snapshot, read_file, replace_file
 from upgrade_tool.pipeline import Kind, Result, upgrade_source
+from upgrade_tool.schema import SchemaError, load_schema
 from upgrade_tool.settings import BnStyle, OutputFormat, Settings
 from upgrade_tool.source import Source
 
@@ -113,9 +114,21 @@ Examples:
     "--format",
     "output_format",
     type=click.Choice([f.value for f in OutputFormat]),
-    default=OutputFormat.CANONICAL.value,
+    default=OutputFormat.PRESERVE.value,
     show_default=True,
-    help="canonical: exactly the text Caffe's own tools print.",
+    help="preserve: edit only what an upgrade changes, keeping comments, layout and fork fields. "
+    "canonical: exactly the text Caffe's own tools print (comments dropped, unknown fields are errors).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat fields the schema does not know (fork dialects) as errors instead of keeping them.",
+)
+@click.option(
+    "--proto",
+    metavar="PATH",
+    help="Read with a fork's caffe.proto (or a protoc descriptor set) instead of BVLC's, "
+    "so its fields are validated too. Compiling a .proto needs the 'proto' extra.",
 )
 @click.option(
     "--kind",
@@ -135,6 +148,8 @@ def main(
     bn_style: str,
     unsafe_fixes: bool,
     output_format: str,
+    strict: bool,
+    proto: str | None,
     kind: str,
     quiet: bool,
     verbose: bool,
@@ -144,7 +159,8 @@ def main(
     Each PATH is a .prototxt file, or '-' for standard input (the result goes to
     standard output). Files are changed only when an upgrade applies, atomically,
     and only after bn-upgrade has re-read its own output and checked that a
-    second run would change nothing.
+    second run would change nothing. Comments, layout and fields of fork
+    dialects (SSD, R-FCN, NVIDIA, Intel, ...) are kept as they were written.
     """
     if check and diff:
         raise click.UsageError("--check and --diff cannot be combined")
@@ -157,7 +173,11 @@ def main(
     write_back = WriteBack.CHECK if check else WriteBack.DIFF if diff else WriteBack.YES
     if output is not None:
         write_back = WriteBack.OUTPUT
-    settings = Settings(BnStyle(bn_style), unsafe_fixes, OutputFormat(output_format))
+    settings = Settings(BnStyle(bn_style), unsafe_fixes, OutputFormat(output_format), strict, proto)
+    try:
+        load_schema(proto)
+    except SchemaError as exc:
+        raise click.BadParameter(str(exc), param_hint="--proto") from None
     job = Job(settings, write_back, output, None if kind == "auto" else Kind(kind))
     reports = [process(path, job) for path in paths]
     for report in reports:
@@ -204,7 +224,8 @@ def _read(path: str) -> Snapshot:
 
 
 def _write(path: str, snapshot: Snapshot, source: Source, result: Result, job: Job) -> None:
-    data = result.text.encode("utf-8")
+    preserving = job.settings.output_format is OutputFormat.PRESERVE
+    data = source.encode(result.text) if preserving else result.text.encode("utf-8")
     if job.write_back is WriteBack.OUTPUT:
         assert job.output is not None
         if job.output == STDIN:
@@ -244,6 +265,12 @@ def _print_report(report: FileReport, job: Job, quiet: bool, verbose: bool) -> N
             click.echo(f"{report.name}:{finding.line}:{finding.column}: {finding.code} {finding.message}", err=True)
     if quiet:
         return
+    if result.unknown_fields:
+        names = ", ".join(result.unknown_fields[:8]) + (", ..." if len(result.unknown_fields) > 8 else "")
+        count = len(result.unknown_fields)
+        click.echo(
+            f"{report.name}: kept {count} field{'s' * (count != 1)} unknown to the schema as written: {names}", err=True
+        )
     if report.status is Status.UPGRADED:
         verb = "would upgrade" if job.write_back in (WriteBack.CHECK, WriteBack.DIFF) else "upgraded"
         done = "; ".join(f"{name}: {summary}" for name, summary in result.summaries)

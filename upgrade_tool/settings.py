@@ -14,6 +14,7 @@ class BnStyle(str, Enum):
 
 
 class OutputFormat(str, Enum):
+    PRESERVE = "preserve"  # the input's own text, edited only where an upgrade applies
     CANONICAL = "canonical"  # byte-identical to Caffe's own TextFormat printer
 
 
@@ -21,4 +22,6 @@ class OutputFormat(str, Enum):
 class Settings:
     bn_style: BnStyle = BnStyle.STRIP
     unsafe_fixes: bool = False
-    output_format: OutputFormat = OutputFormat.CANONICAL
+    output_format: OutputFormat = OutputFormat.PRESERVE
+    strict: bool = False  # fields the schema does not know are errors, not kept as text
+    proto: str | None = None  # a fork's caffe.proto (or compiled descriptor set) to read with

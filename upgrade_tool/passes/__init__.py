@@ -1,8 +1,10 @@
 """The upgrade passes, in the order Caffe applies them.
 
-A pass is a module with a `PASS` value: a name, a one-line description, and an
-`upgrade(net, settings)` function that returns a `PassResult` (a new net, counts,
-findings) without touching its input. Passes never print, exit or do I/O.
+A pass is a module with a `PASS` value: a name, the legacy form it removes, and
+an `upgrade(document, settings)` function. It decides on the parsed message and
+returns a `PassResult`: the upgraded message (a copy), the span edits that make
+the same change to the original text, counts and findings. Passes never print,
+exit or do I/O; the pipeline proves that the edits and the message agree.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from upgrade_tool.caffe_pb2 import NetParameter
-from upgrade_tool.settings import Settings
+from google.protobuf.message import Message
 
-# A place in the net: (field name, index among that field's values) steps,
-# e.g. (("layer", 3),) is the fourth `layer`.
-Path = tuple[tuple[str, int], ...]
+from upgrade_tool.binder import Path
+from upgrade_tool.document import Document
+from upgrade_tool.edits import Edit
+from upgrade_tool.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,9 @@ class Finding:
 
 @dataclass(frozen=True)
 class PassResult:
-    net: NetParameter
+    net: Message
     changed: bool = False
+    edits: tuple[Edit, ...] | None = ()  # None: this change cannot be made as text edits
     summary: str = ""  # what was done, e.g. "removed 9 param blocks in 3 layers"
     counts: dict[str, int] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
@@ -41,7 +44,7 @@ class PassResult:
 class UpgradePass:
     name: str
     legacy_form: str
-    upgrade: Callable[[NetParameter, Settings], PassResult]
+    upgrade: Callable[[Document, Settings], PassResult]
 
 
 def all_passes() -> tuple[UpgradePass, ...]:

@@ -13,15 +13,22 @@ exactly "BatchNorm" that has param blocks:
 3. Some block has a nonzero or absent lr_mult, or there are more than three
    blocks: someone meant something else (a fork's learnable BatchNorm, say);
    leave the layer alone and report it, unless `--unsafe-fixes`.
+A layer holding anything the schema does not know (NVIDIA's `scale_bias`, say)
+is never guessed about: it is left alone and reported, unless `--unsafe-fixes`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
+from typing import cast
 
-from upgrade_tool.caffe_pb2 import NetParameter, ParamSpec
+from upgrade_tool.binder import Path, Unknown
+from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter, ParamSpec
+from upgrade_tool.document import Document, children_named
+from upgrade_tool.edits import Edit, delete_nodes, insert_after, replace
 from upgrade_tool.passes import Finding, PassResult, UpgradePass
+from upgrade_tool.reader import Field
 from upgrade_tool.settings import BnStyle, Settings
 
 MAX_STATISTICS = 3
@@ -66,46 +73,91 @@ def _human_reason(params: Sequence[ParamSpec]) -> str:
     return "has a param block with a nonzero or missing lr_mult (missing means 1)"
 
 
-def upgrade(net: NetParameter, settings: Settings) -> PassResult:
-    result = NetParameter()
+def upgrade(doc: Document, settings: Settings) -> PassResult:
+    net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's (--proto) with the same fields
+    result = type(net)()
     result.CopyFrom(net)
-    removed = zeroed = layers = 0
+    layer_nodes = children_named(doc.tree, "layer")
+    edits: list[Edit] = []
     findings: list[Finding] = []
+    removed = zeroed = layers = 0
     for index, layer in enumerate(result.layer):
-        if layer.type != "BatchNorm":
+        if layer.type != "BatchNorm" or not layer.param:
             continue
-        params = layer.param
-        verdict = classify(params)
         where = (("layer", index),)
-        if verdict is Verdict.NEEDS_HUMAN:
-            what = f"BatchNorm {layer.name!r} {_human_reason(params)}"
-            if not settings.unsafe_fixes:
-                hint = "left unchanged (--unsafe-fixes to upgrade anyway)"
-                findings.append(Finding("BN001", f"{what}; {hint}", where, needs_human=True))
-                continue
-            findings.append(Finding("BN002", f"{what}; upgraded anyway (--unsafe-fixes)", where))
-            verdict = _unsafe_verdict(params)
-        if verdict is Verdict.MODERN:
-            continue
+        verdict = _decide(layer, doc, where, settings, findings)
+        param_nodes = children_named(layer_nodes[index].children, "param")
         if verdict is Verdict.STRIP and settings.bn_style is BnStyle.STRIP:
-            removed += len(params)
-            layers += 1
-            del params[:]
+            removed += len(layer.param)
+            del layer.param[:]
+            edits.extend(delete_nodes(doc.text, param_nodes))
+        elif verdict in (Verdict.STRIP, Verdict.SHARED) and not all(_settled(p) for p in layer.param):
+            if verdict is Verdict.SHARED:
+                kept = "kept the blocks and set their rates to 0"
+                findings.append(
+                    Finding("BN003", f"BatchNorm {layer.name!r} shares its statistics by name; {kept}", where)
+                )
+            zeroed += len(layer.param)
+            for param, node in zip(layer.param, param_nodes, strict=True):
+                edits.extend(_zero_rates(doc.text, param, node))
+        else:
             continue
-        if all(_settled(p) for p in params):
-            continue
-        if verdict is Verdict.SHARED:
-            kept = "kept the blocks and set their rates to 0"
-            findings.append(Finding("BN003", f"BatchNorm {layer.name!r} shares its statistics by name; {kept}", where))
-        for param in params:
-            param.lr_mult = 0
-            param.decay_mult = 0
-        zeroed += len(params)
         layers += 1
     if not layers:
         return PassResult(net, findings=tuple(findings))
     counts = {"param blocks removed": removed, "param blocks zeroed": zeroed, "layers": layers}
-    return PassResult(result, True, _summary(removed, zeroed, layers), counts, tuple(findings))
+    return PassResult(result, True, tuple(edits), _summary(removed, zeroed, layers), counts, tuple(findings))
+
+
+def _decide(layer: LayerParameter, doc: Document, where: Path, settings: Settings, findings: list[Finding]) -> Verdict:
+    """The rule for one BatchNorm layer, with a finding where a human should look."""
+    unknown = doc.unknown_within(where)
+    verdict = classify(layer.param)
+    if unknown:
+        what = f"BatchNorm {layer.name!r} has fields the schema does not know ({_names(unknown)})"
+    elif verdict is Verdict.NEEDS_HUMAN:
+        what = f"BatchNorm {layer.name!r} {_human_reason(layer.param)}"
+    else:
+        return verdict
+    code = "BN004" if unknown else "BN001"
+    if not settings.unsafe_fixes:
+        hint = "left unchanged (--unsafe-fixes to upgrade anyway)"
+        findings.append(Finding(code, f"{what}; {hint}", where, needs_human=True))
+        return Verdict.NEEDS_HUMAN
+    findings.append(Finding("BN002", f"{what}; upgraded anyway (--unsafe-fixes)", where))
+    return verdict if verdict is not Verdict.NEEDS_HUMAN else _unsafe_verdict(layer.param)
+
+
+def _names(unknown: Sequence[Unknown]) -> str:
+    return ", ".join(sorted({item.node.name for item in unknown}))
+
+
+def _zero_rates(text: str, param: ParamSpec, node: Field) -> list[Edit]:
+    """Set lr_mult and decay_mult to 0 in the message and, alike, in the text."""
+    edits: list[Edit] = []
+    anchor = None
+    for name in ("lr_mult", "decay_mult"):
+        field_nodes = children_named(node.children, name)
+        if field_nodes and getattr(param, name) == 0:
+            anchor = field_nodes[-1]
+            continue
+        setattr(param, name, 0)
+        if field_nodes:
+            anchor = field_nodes[-1]
+            value = anchor.values[0] if anchor.values else None
+            assert value is not None
+            edits.append(replace(text, value.start, value.end, "0"))
+        elif anchor is not None:
+            edits.append(insert_after(text, anchor, f"{name}: 0"))
+        else:
+            edits.append(_insert_first(text, node, f"{name}: 0"))
+    return edits
+
+
+def _insert_first(text: str, node: Field, field_text: str) -> Edit:
+    """Add a field right after a block's opening delimiter."""
+    at = node.open + 1
+    return Edit(at, at, "", f" {field_text}")
 
 
 def _summary(removed: int, zeroed: int, layers: int) -> str:

@@ -1,0 +1,126 @@
+"""Span edits on the original text, and the layout rules for making them.
+
+Every edit carries the text it expects to replace; `apply_edits` checks it and
+works from the end of the text backwards, so offsets stay valid and everything
+no edit touches comes out byte for byte as it went in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from upgrade_tool.errors import SelfCheckError
+from upgrade_tool.reader import Field
+
+_BLANK = re.compile(r"[ \t]*")
+_REST_OF_LINE = re.compile(r"[ \t]*(?:#[^\r\n]*)?(?:\r?\n|\Z)")
+_SPACE_BETWEEN = re.compile(r"[ \t\r\n]*")
+
+
+class Edit(NamedTuple):
+    start: int
+    end: int
+    old: str
+    new: str
+
+
+def replace(text: str, start: int, end: int, new: str) -> Edit:
+    return Edit(start, end, text[start:end], new)
+
+
+def apply_edits(text: str, edits: Iterable[Edit]) -> str:
+    """Apply non-overlapping edits; a stale or overlapping edit is a bug."""
+    pieces: list[str] = []
+    position = len(text)
+    for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
+        if edit.end > position or text[edit.start : edit.end] != edit.old:
+            raise SelfCheckError(f"edit at offset {edit.start} does not match the text it was made for")
+        pieces.append(text[edit.end : position])
+        pieces.append(edit.new)
+        position = edit.start
+    pieces.append(text[:position])
+    return "".join(reversed(pieces))
+
+
+def newline_of(text: str) -> str:
+    """The file's own line ending: CRLF if its first line ends so, else LF."""
+    first = text.find("\n")
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+
+
+def delete_nodes(text: str, nodes: Sequence[Field]) -> list[Edit]:
+    """Remove nodes' text; where a run of them fills whole lines, remove the lines.
+
+    Nodes separated only by white space form one run. A run that stands alone
+    on its lines (nothing before it but indentation, nothing after it but
+    spaces and perhaps a comment) takes those lines with it, so no blank line is
+    left behind; otherwise just the run and the spaces before it are cut.
+    """
+    return [_delete_run(text, start, stop) for start, stop in _runs(text, nodes)]
+
+
+def _runs(text: str, nodes: Sequence[Field]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for node in sorted(nodes, key=lambda n: n.start):
+        if runs and (node.start <= runs[-1][1] or _only_space(text, runs[-1][1], node.start)):
+            runs[-1] = (runs[-1][0], max(runs[-1][1], node.stop))
+        else:
+            runs.append((node.start, node.stop))
+    return runs
+
+
+def _only_space(text: str, start: int, end: int) -> bool:
+    match = _SPACE_BETWEEN.match(text, start, end)
+    return match is not None and match.end() == end
+
+
+def _delete_run(text: str, start: int, stop: int) -> Edit:
+    line_start = text.rfind("\n", 0, start) + 1
+    starts_line = _BLANK.match(text, line_start, start).end() == start  # type: ignore[union-attr]
+    rest = _REST_OF_LINE.match(text, stop)
+    if starts_line and rest is not None:
+        return replace(text, line_start, rest.end(), "")
+    if not starts_line:
+        while start > line_start and text[start - 1] in " \t":
+            start -= 1
+        return replace(text, start, stop, "")
+    after = _BLANK.match(text, stop).end()  # type: ignore[union-attr]
+    return replace(text, start, after, "")
+
+
+def insert_after(text: str, node: Field, field_text: str) -> Edit:
+    """Add `field_text` after `node`: on a line of its own, indented like the
+    node, if the node has a line of its own; otherwise right after it."""
+    line_start = text.rfind("\n", 0, node.start) + 1
+    indent = text[line_start : node.start]
+    rest = _REST_OF_LINE.match(text, node.stop)
+    if indent.strip(" \t") or rest is None:
+        return Edit(node.stop, node.stop, "", " " + field_text)
+    line_end = _line_end(text, node.stop)
+    return Edit(line_end, line_end, "", newline_of(text) + indent + field_text)
+
+
+def _line_end(text: str, position: int) -> int:
+    """Offset of the end of the line holding `position`, before its CR/LF."""
+    end = text.find("\n", position)
+    if end < 0:
+        return len(text)
+    return end - 1 if end > 0 and text[end - 1] == "\r" else end
+
+
+def map_back(offset: int, edits: Iterable[Edit]) -> int:
+    """Where an offset in the edited text was before `edits` were applied.
+
+    Offsets inside inserted text map to the start of the edit that made it.
+    """
+    shift = 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        new_start = edit.start + shift
+        if offset < new_start:
+            break
+        if offset < new_start + len(edit.new):
+            return edit.start
+        shift += len(edit.new) - (edit.end - edit.start)
+    return offset - shift

@@ -1,0 +1,102 @@
+"""Which caffe.proto to read with: BVLC's (compiled in), or a fork's given at run time."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import Message
+
+from upgrade_tool import caffe_pb2
+
+
+class SchemaError(Exception):
+    """A --proto file that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Schema:
+    net: type[Message]
+    solver: type[Message]
+    origin: str
+
+
+BVLC = Schema(caffe_pb2.NetParameter, caffe_pb2.SolverParameter, "BVLC caffe.proto")
+
+_DESCRIPTOR_SUFFIXES = (".pb", ".protoset", ".desc", ".binpb")
+
+
+@functools.cache
+def load_schema(proto: str | None) -> Schema:
+    """BVLC's schema, or the one in `proto` (a .proto file, or a descriptor set).
+
+    A .proto file is compiled in-process with grpcio-tools' protoc (the `proto`
+    extra); a FileDescriptorSet written by `protoc --descriptor_set_out` needs
+    nothing extra.
+    """
+    if proto is None:
+        return BVLC
+    path = Path(proto)
+    if not path.is_file():
+        raise SchemaError(f"{proto}: no such file")
+    data = path.read_bytes() if path.suffix in _DESCRIPTOR_SUFFIXES else _compile(path)
+    files = descriptor_pb2.FileDescriptorSet()
+    try:
+        files.ParseFromString(data)
+    except Exception:  # noqa: BLE001 - any decode failure means "not a descriptor set"
+        raise SchemaError(f"{proto}: not a FileDescriptorSet") from None
+    return _schema_from(files, proto)
+
+
+def _compile(path: Path) -> bytes:
+    try:
+        from grpc_tools import protoc  # type: ignore[import-untyped]
+    except ImportError:
+        raise SchemaError(
+            f"{path}: compiling a .proto needs protoc: pip install 'bn-upgrade[proto]' "
+            "(or pass a descriptor set made by `protoc --include_imports --descriptor_set_out`)"
+        ) from None
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "schema.pb"
+        errors = Path(scratch) / "errors.txt"
+        args = ["protoc", f"-I{path.parent.resolve()}", "--include_imports", f"--descriptor_set_out={out}", path.name]
+        with _stderr_to(errors):  # protoc reports on file descriptor 2, not through Python
+            code = protoc.main(args)
+        if code != 0 or not out.exists():
+            first = (errors.read_text(errors="replace").strip().splitlines() or ["protoc failed"])[0]
+            raise SchemaError(f"{path}: {first}")
+        return out.read_bytes()
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _schema_from(files: descriptor_pb2.FileDescriptorSet, origin: str) -> Schema:
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    package = files.file[-1].package if files.file else ""
+    prefix = f"{package}." if package else ""
+    try:
+        net = pool.FindMessageTypeByName(prefix + "NetParameter")
+        solver = pool.FindMessageTypeByName(prefix + "SolverParameter")
+    except KeyError:
+        raise SchemaError(f"{origin}: has no NetParameter and SolverParameter messages") from None
+    return Schema(message_factory.GetMessageClass(net), message_factory.GetMessageClass(solver), origin)
