@@ -17,8 +17,9 @@ proof of its output fails (a bug: please report it with the input attached).
 
 from __future__ import annotations
 
+from upgrade_tool.document import Kind
 from upgrade_tool.errors import InputError, SelfCheckError
-from upgrade_tool.pipeline import Kind, Located, Result, upgrade_source
+from upgrade_tool.pipeline import Located, Result, upgrade_source
 from upgrade_tool.settings import BnStyle, OutputFormat, Settings
 from upgrade_tool.source import Source
 

@@ -273,7 +273,7 @@ def parse_path(dotted: str) -> tuple[tuple[str, int], ...]:
     return tuple(steps)
 
 
-def locate(tree: list[Field], path: tuple[tuple[str, int], ...]) -> Field | None:
+def locate(tree: list[Field], path: Path) -> Field | None:
     """The node at a path of (field name, occurrence index) steps, if present."""
     node: Field | None = None
     fields: list[Field] | None = tree

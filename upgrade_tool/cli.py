@@ -11,9 +11,10 @@ from pathlib import Path
 import click
 
 from upgrade_tool import __version__
+from upgrade_tool.document import Kind
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.files import FileError, Snapshot, read_file, replace_file
-from upgrade_tool.pipeline import Kind, Result, upgrade_source
+from upgrade_tool.pipeline import Result, upgrade_source
 from upgrade_tool.schema import SchemaError, load_schema
 from upgrade_tool.settings import BnStyle, OutputFormat, Settings
 from upgrade_tool.source import Source

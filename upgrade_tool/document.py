@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from google.protobuf.message import Message
 
@@ -10,16 +11,27 @@ from upgrade_tool.binder import Path, Unknown, locate
 from upgrade_tool.reader import Field
 
 
+class Kind(str, Enum):
+    NET = "net"
+    SOLVER = "solver"
+
+
+# Where a solver may hold whole nets of its own.
+EMBEDDED_NETS = ("net_param", "train_net_param", "test_net_param")
+
+
 @dataclass(frozen=True)
 class Document:
+    """`tree` is None for a binary input: there is no text to edit."""
+
     text: str
-    tree: list[Field]
+    tree: list[Field] | None
     message: Message
     unknown: tuple[Unknown, ...] = ()
 
     def node(self, path: Path) -> Field | None:
         """The syntax node of the value at `path` in the message."""
-        return locate(self.tree, path)
+        return locate(self.tree, path) if self.tree is not None else None
 
     def unknown_within(self, path: Path) -> list[Unknown]:
         """Unknown nodes anywhere inside the value at `path`."""
@@ -27,6 +39,46 @@ class Document:
 
     def unknown_texts(self) -> list[str]:
         return [self.text[item.node.start : item.node.stop] for item in self.unknown]
+
+    def view(self, path: Path) -> Document:
+        """The message at `path` as a document of its own, over the same text."""
+        if not path:
+            return self
+        node = self.node(path)
+        tree = None if self.tree is None else (node.children if node is not None else [])
+        unknown = tuple(Unknown(item.owner[len(path) :], item.node) for item in self.unknown_within(path))
+        return Document(self.text, tree, message_at(self.message, path), unknown)
+
+
+def message_at(message: Message, path: Path) -> Message:
+    for name, index in path:
+        value = getattr(message, name)
+        message = value[index] if message.DESCRIPTOR.fields_by_name[name].is_repeated else value
+    return message
+
+
+def graft(root: Message, path: Path, replacement: Message) -> Message:
+    """A copy of `root` with the message at `path` replaced."""
+    if not path:
+        return replacement
+    copy = type(root)()
+    copy.CopyFrom(root)
+    message_at(copy, path).CopyFrom(replacement)
+    return copy
+
+
+def embedded_nets(solver: Message) -> list[Path]:
+    """Paths of the nets a solver holds inline."""
+    paths: list[Path] = []
+    for name in EMBEDDED_NETS:
+        field = solver.DESCRIPTOR.fields_by_name.get(name)
+        if field is None:
+            continue
+        if field.is_repeated:
+            paths.extend(((name, index),) for index in range(len(getattr(solver, name))))
+        elif solver.HasField(name):
+            paths.append(((name, 0),))
+    return paths
 
 
 def children_named(nodes: list[Field] | None, name: str) -> list[Field]:

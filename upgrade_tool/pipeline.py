@@ -14,11 +14,12 @@ text is proven the same way. Any failed proof raises `SelfCheckError`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
-from upgrade_tool.binder import bind
+from google.protobuf.message import Message
+
+from upgrade_tool.binder import Path, bind
 from upgrade_tool.canonical import render
-from upgrade_tool.document import Document
+from upgrade_tool.document import Document, Kind, embedded_nets, graft
 from upgrade_tool.edits import Edit, apply_edits, map_back
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.passes import Finding, all_passes
@@ -26,11 +27,6 @@ from upgrade_tool.reader import Field, parse_tree
 from upgrade_tool.schema import Schema, load_schema
 from upgrade_tool.settings import OutputFormat, Settings
 from upgrade_tool.source import Source
-
-
-class Kind(str, Enum):
-    NET = "net"
-    SOLVER = "solver"
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,7 @@ class Result:
     counts: tuple[tuple[str, dict[str, int]], ...] = ()
     findings: tuple[Located, ...] = ()
     unknown_fields: tuple[str, ...] = ()  # kept as they were written, not validated
+    notices: tuple[str, ...] = ()  # e.g. that comments could not be kept
 
     @property
     def needs_human(self) -> bool:
@@ -68,6 +65,7 @@ class _Run:
     summaries: tuple[tuple[str, str], ...]
     counts: tuple[tuple[str, dict[str, int]], ...]
     findings: tuple[Located, ...]
+    notices: tuple[str, ...]
 
 
 def detect_kind(tree: list[Field], schema: Schema) -> Kind:
@@ -107,7 +105,16 @@ def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None)
         if text != run.doc.text:
             _prove_canonical(text, run.doc, kind, settings)
     unknown = tuple(dict.fromkeys(_describe_unknown(doc, item.node) for item in doc.unknown))
-    return Result(text, run.changed, kind, run.summaries, run.counts, run.findings, unknown)
+    return Result(text, run.changed, kind, run.summaries, run.counts, run.findings, unknown, run.notices)
+
+
+def _targets(doc: Document, kind: Kind, pass_kind: Kind) -> list[Path]:
+    """Where in the document a pass for `pass_kind` applies (the root, or nets in a solver)."""
+    if pass_kind is kind:
+        return [()]
+    if pass_kind is Kind.NET and kind is Kind.SOLVER:
+        return embedded_nets(doc.message)
+    return []
 
 
 def run_passes(doc: Document, kind: Kind, settings: Settings, source: Source | None = None) -> _Run:
@@ -116,32 +123,59 @@ def run_passes(doc: Document, kind: Kind, settings: Settings, source: Source | N
     summaries: list[tuple[str, str]] = []
     counts: list[tuple[str, dict[str, int]]] = []
     findings: list[Located] = []
-    history: list[list[Edit]] = []
-    if kind is not Kind.NET:
-        return _Run(doc, False, (), (), ())
+    notices: list[str] = []
+    history: list[list[Edit] | None] = []  # None: the text was replaced whole
     for upgrade_pass in all_passes():
-        outcome = upgrade_pass.upgrade(doc, settings)
-        findings.extend(_locate(finding, doc, history, source) for finding in outcome.findings)
-        if not outcome.changed:
-            continue
-        if outcome.edits is None:
-            raise SelfCheckError(f"the {upgrade_pass.name} pass cannot express its change as text edits")
-        edits = list(outcome.edits)
-        new_doc, _ = parse_document(apply_edits(doc.text, edits), settings, kind)
-        _require_same(new_doc, outcome.net, doc, upgrade_pass.name)
-        history.append(edits)
-        doc = new_doc
-        changed = True
-        summaries.append((upgrade_pass.name, outcome.summary))
-        counts.append((upgrade_pass.name, outcome.counts))
-    return _Run(doc, changed, tuple(summaries), tuple(counts), tuple(findings))
+        for path in _targets(doc, kind, upgrade_pass.kind):
+            outcome = upgrade_pass.upgrade(doc.view(path), settings)
+            for finding in outcome.findings:
+                findings.append(_locate(finding, path, doc, history, source))
+            if not outcome.changed:
+                continue
+            expected = graft(doc.message, path, outcome.net)
+            if outcome.edits is None:
+                new_doc = _rewrite_canonically(doc, expected, kind, settings, upgrade_pass.name)
+                notices.append(f"comments and layout could not be kept ({upgrade_pass.name} rewrites the whole net)")
+                history.append(None)
+            else:
+                new_doc, _ = parse_document(apply_edits(doc.text, outcome.edits), settings, kind)
+                _require_same(new_doc, expected, doc, upgrade_pass.name, outcome.resolved)
+                history.append(list(outcome.edits))
+            doc = new_doc
+            changed = True
+            summaries.append((upgrade_pass.name, outcome.summary))
+            counts.append((upgrade_pass.name, outcome.counts))
+    return _Run(doc, changed, tuple(summaries), tuple(counts), tuple(findings), tuple(dict.fromkeys(notices)))
 
 
-def _require_same(new_doc: Document, expected: object, old_doc: Document, name: str) -> None:
-    if new_doc.message.SerializeToString(deterministic=True) != expected.SerializeToString(deterministic=True):  # type: ignore[attr-defined]
+def _rewrite_canonically(doc: Document, expected: Message, kind: Kind, settings: Settings, name: str) -> Document:
+    """Replace the whole text with the canonical print of `expected` (no unknown fields to lose)."""
+    if doc.unknown:
+        raise InputError(
+            f"the {name} upgrade rewrites the whole net and would lose fields the schema does not know "
+            f"({doc.unknown[0].node.name!r} here); give their definitions with --proto",
+            doc.unknown[0].node.start,
+        )
+    text = render(expected)
+    new_doc, _ = parse_document(text, settings, kind)
+    _require_same(new_doc, expected, doc, name)
+    return new_doc
+
+
+def _require_same(
+    new_doc: Document, expected: Message, old_doc: Document, name: str, resolved: tuple[Field, ...] = ()
+) -> None:
+    if _wire(new_doc.message) != _wire(expected):
         raise SelfCheckError(f"after the {name} pass, the text does not read back as the upgraded net")
-    if new_doc.unknown_texts() != old_doc.unknown_texts():
+    gone = {id(node) for node in resolved}
+    kept = [old_doc.text[u.node.start : u.node.stop] for u in old_doc.unknown if id(u.node) not in gone]
+    if new_doc.unknown_texts() != kept:
         raise SelfCheckError(f"the {name} pass changed text the schema does not know")
+
+
+def _wire(message: Message) -> bytes:
+    data: bytes = message.SerializeToString(deterministic=True)
+    return data
 
 
 def _require_stable(doc: Document, kind: Kind, settings: Settings) -> None:
@@ -159,12 +193,15 @@ def _prove_canonical(text: str, doc: Document, kind: Kind, settings: Settings) -
     _require_stable(reread, kind, settings)
 
 
-def _locate(finding: Finding, doc: Document, history: list[list[Edit]], source: Source | None) -> Located:
-    node = doc.node(finding.path)
-    offset = node.start if node is not None else 0
+def _locate(
+    finding: Finding, root: Path, doc: Document, history: list[list[Edit] | None], source: Source | None
+) -> Located:
+    """Place a finding at its node, mapped back through the edits to the input's own text."""
+    node = doc.node(root + finding.path)
+    offset: int | None = node.start if node is not None else None
     for edits in reversed(history):
-        offset = map_back(offset, edits)
-    line, column = source.position(offset) if source is not None else (0, 0)
+        offset = None if edits is None or offset is None else map_back(offset, edits)
+    line, column = source.position(offset) if source is not None and offset is not None else (0, 0)
     return Located(finding.code, finding.message, line, column, finding.needs_human)
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 
 from upgrade_tool.binder import Path
-from upgrade_tool.document import Document
+from upgrade_tool.document import Document, Kind
 from upgrade_tool.edits import Edit
+from upgrade_tool.reader import Field
 from upgrade_tool.settings import Settings
 
 
@@ -38,6 +39,9 @@ class PassResult:
     summary: str = ""  # what was done, e.g. "removed 9 param blocks in 3 layers"
     counts: dict[str, int] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
+    # Unknown nodes the pass turned into known ones (a user-given mapping, say):
+    # the only unknown text an upgrade may change.
+    resolved: tuple[Field, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class UpgradePass:
     name: str
     legacy_form: str
     upgrade: Callable[[Document, Settings], PassResult]
+    kind: Kind = Kind.NET  # nets (also those inside solvers), or solvers
 
 
 def all_passes() -> tuple[UpgradePass, ...]:

@@ -77,7 +77,6 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
     net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's (--proto) with the same fields
     result = type(net)()
     result.CopyFrom(net)
-    layer_nodes = children_named(doc.tree, "layer")
     edits: list[Edit] = []
     findings: list[Finding] = []
     removed = zeroed = layers = 0
@@ -86,19 +85,19 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
             continue
         where = (("layer", index),)
         verdict = _decide(layer, doc, where, settings, findings)
-        param_nodes = children_named(layer_nodes[index].children, "param")
+        layer_node = doc.node(where)
+        param_nodes = children_named(layer_node.children if layer_node else None, "param")
         if verdict is Verdict.STRIP and settings.bn_style is BnStyle.STRIP:
             removed += len(layer.param)
             del layer.param[:]
             edits.extend(delete_nodes(doc.text, param_nodes))
         elif verdict in (Verdict.STRIP, Verdict.SHARED) and not all(_settled(p) for p in layer.param):
             if verdict is Verdict.SHARED:
-                kept = "kept the blocks and set their rates to 0"
-                findings.append(
-                    Finding("BN003", f"BatchNorm {layer.name!r} shares its statistics by name; {kept}", where)
-                )
+                shared = f"BatchNorm {layer.name!r} shares its statistics by name"
+                findings.append(Finding("BN003", f"{shared}; kept the blocks and set their rates to 0", where))
             zeroed += len(layer.param)
-            for param, node in zip(layer.param, param_nodes, strict=True):
+            for position, param in enumerate(layer.param):
+                node = param_nodes[position] if position < len(param_nodes) else None
                 edits.extend(_zero_rates(doc.text, param, node))
         else:
             continue
@@ -132,11 +131,14 @@ def _names(unknown: Sequence[Unknown]) -> str:
     return ", ".join(sorted({item.node.name for item in unknown}))
 
 
-def _zero_rates(text: str, param: ParamSpec, node: Field) -> list[Edit]:
+def _zero_rates(text: str, param: ParamSpec, node: Field | None) -> list[Edit]:
     """Set lr_mult and decay_mult to 0 in the message and, alike, in the text."""
     edits: list[Edit] = []
     anchor = None
     for name in ("lr_mult", "decay_mult"):
+        if node is None:  # a binary input: the message is all there is
+            setattr(param, name, 0)
+            continue
         field_nodes = children_named(node.children, name)
         if field_nodes and getattr(param, name) == 0:
             anchor = field_nodes[-1]
