@@ -132,6 +132,13 @@ Examples:
     "so its fields are validated too. Compiling a .proto needs the 'proto' extra.",
 )
 @click.option(
+    "--v1-type",
+    "v1_types",
+    metavar="ENUM=Type",
+    multiple=True,
+    help="Map a fork's V1 layer type Caffe does not know, e.g. --v1-type ROI_POOLING=ROIPooling. Repeatable.",
+)
+@click.option(
     "--kind",
     type=click.Choice(["auto", "net", "solver"]),
     default="auto",
@@ -151,6 +158,7 @@ def main(
     output_format: str,
     strict: bool,
     proto: str | None,
+    v1_types: tuple[str, ...],
     kind: str,
     quiet: bool,
     verbose: bool,
@@ -174,7 +182,9 @@ def main(
     write_back = WriteBack.CHECK if check else WriteBack.DIFF if diff else WriteBack.YES
     if output is not None:
         write_back = WriteBack.OUTPUT
-    settings = Settings(BnStyle(bn_style), unsafe_fixes, OutputFormat(output_format), strict, proto)
+    settings = Settings(
+        BnStyle(bn_style), unsafe_fixes, OutputFormat(output_format), strict, proto, _v1_type_map(v1_types)
+    )
     try:
         load_schema(proto)
     except SchemaError as exc:
@@ -186,6 +196,16 @@ def main(
     if not quiet:
         click.echo(_summary(reports, job), err=True)
     sys.exit(_exit_code(reports, job))
+
+
+def _v1_type_map(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    mapping = []
+    for pair in pairs:
+        enum_name, _, type_name = pair.partition("=")
+        if not enum_name.strip() or not type_name.strip():
+            raise click.BadParameter(f"{pair!r} is not ENUM=Type (e.g. ROI_POOLING=ROIPooling)", param_hint="--v1-type")
+        mapping.append((enum_name.strip(), type_name.strip()))
+    return tuple(mapping)
 
 
 def process(path: str, job: Job) -> FileReport:

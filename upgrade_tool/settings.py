@@ -25,3 +25,5 @@ class Settings:
     output_format: OutputFormat = OutputFormat.PRESERVE
     strict: bool = False  # fields the schema does not know are errors, not kept as text
     proto: str | None = None  # a fork's caffe.proto (or compiled descriptor set) to read with
+    # V1 layer type enum names Caffe cannot map, as the user maps them: (("ROI_POOLING", "ROIPooling"),)
+    v1_types: tuple[tuple[str, str], ...] = ()

@@ -9,6 +9,8 @@ exit or do I/O; the pipeline proves that the edits and the message agree.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,7 +54,19 @@ class UpgradePass:
     kind: Kind = Kind.NET  # nets (also those inside solvers), or solvers
 
 
-def all_passes() -> tuple[UpgradePass, ...]:
-    from upgrade_tool.passes import batchnorm
+# Caffe's order (upgrade_proto.cpp): each later pass expects the earlier ones done.
+PASS_ORDER = ("v0_to_v1", "data_transform", "v1_to_v2", "input_fields", "batchnorm", "solver_type")
 
-    return (batchnorm.PASS,)
+
+@functools.cache
+def all_passes() -> tuple[UpgradePass, ...]:
+    found = []
+    for name in PASS_ORDER:
+        try:
+            module = importlib.import_module(f"upgrade_tool.passes.{name}")
+        except ModuleNotFoundError as exc:  # TEMPORARY while passes are being written
+            if exc.name != f"upgrade_tool.passes.{name}":
+                raise
+            continue
+        found.append(module.PASS)
+    return tuple(found)
