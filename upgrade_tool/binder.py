@@ -11,7 +11,9 @@ skipped and returned in `Bound.unknown`, so fork dialects can still be read.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -67,20 +69,21 @@ class Bound:
 def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True) -> Bound:
     """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid."""
     unknown: list[Unknown] = []
-    pending: list[tuple[Message, list[Field], Path]] = [(message, tree, ())]
-    while pending:
-        target, fields, path = pending.pop()
-        for node in fields:
-            nested = _bind_field(target, node, text, strict)
-            if nested is None:
-                continue
-            if isinstance(nested, Field):
-                unknown.append(Unknown(path, nested))
-            else:
-                child, step = nested
-                pending.append((child, node.children or [], (*path, step)))
+    # Depth first, in document order, so the first error in the text is the one raised.
+    stack: list[tuple[Message, Iterator[Field], Path]] = [(message, iter(tree), ())]
+    while stack:
+        target, fields, path = stack[-1]
+        node = next(fields, None)
+        if node is None:
+            stack.pop()
+            continue
+        nested = _bind_field(target, node, text, strict)
+        if isinstance(nested, Field):
+            unknown.append(Unknown(path, nested))
+        elif nested is not None:
+            child, step = nested
+            stack.append((child, iter(node.children or ()), (*path, step)))
     _check_required(message, tree)
-    unknown.sort(key=lambda item: item.node.start)
     return Bound(message, tuple(unknown))
 
 
@@ -96,6 +99,8 @@ def _bind_field(
         return node
     repeated = field.is_repeated
     if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if repeated and node.values == []:  # `name: []`, an empty list of messages
+            return None
         if node.children is None:
             raise InputError(f"{node.name!r} is a message: expected '{{' after it", node.name_end)
         if repeated:
@@ -191,9 +196,12 @@ def _float_value(field: FieldDescriptor, scalar: Scalar, word: str) -> float:
         value = _FLOAT_WORDS.get(word.lower())
         if value is None:
             raise InputError(f"{field.name!r} takes a number, found {word!r}", scalar.start)
+    elif len(word) > 1 and word[0] == "0" and word[1] not in ".eEfF":
+        raise InputError(f"{field.name!r} takes a decimal number, found {word!r}", scalar.start)
     else:
-        integer = _parse_integer(word)
-        value = float(integer) if integer is not None else float(word.rstrip("fF"))
+        value = float(word.rstrip("fF"))
+    if math.isnan(value):
+        return value  # NaN has no sign worth keeping: Caffe prints every NaN as `nan`
     return -value if scalar.negative else value
 
 

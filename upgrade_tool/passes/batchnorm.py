@@ -19,6 +19,7 @@ is never guessed about: it is left alone and reported, unless `--unsafe-fixes`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from enum import Enum
 from typing import cast
@@ -140,7 +141,7 @@ def _zero_rates(text: str, param: ParamSpec, node: Field | None) -> list[Edit]:
             setattr(param, name, 0)
             continue
         field_nodes = children_named(node.children, name)
-        if field_nodes and getattr(param, name) == 0:
+        if field_nodes and _positive_zero(getattr(param, name)):
             anchor = field_nodes[-1]
             continue
         setattr(param, name, 0)
@@ -154,6 +155,11 @@ def _zero_rates(text: str, param: ParamSpec, node: Field | None) -> list[Edit]:
         else:
             edits.append(_insert_first(text, node, f"{name}: 0"))
     return edits
+
+
+def _positive_zero(value: float) -> bool:
+    """0, but not -0: Caffe master writes every rate it zeroes as 0."""
+    return value == 0 and math.copysign(1.0, value) > 0
 
 
 def _insert_first(text: str, node: Field, field_text: str) -> Edit:
