@@ -1,0 +1,58 @@
+"""Shared helpers: where the shared corpus lives, and the two checks every upgrade test uses.
+
+`check_noop(src)` and `check_transformed(before, after)` follow django-upgrade: the
+first says an input is already up to date, the second says exactly what it becomes
+and proves the expected output is itself a valid, up-to-date net. Both default to
+`output_format="canonical"`, so they keep testing Caffe's bytes whatever the
+tool's default output format is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import text_format
+
+from upgrade_tool import Kind, Result, caffe_pb2, upgrade_text
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"  # ../shared next to the repo (read-only data; CI has it)
+CORPUS = SHARED / "corpus"
+GOLDEN = SHARED / "golden"
+
+
+def _with_defaults(opts: dict[str, Any]) -> dict[str, Any]:
+    return {"output_format": "canonical", **opts}
+
+
+def check_noop(src: str, **opts: Any) -> Result:
+    """`src` needs no upgrade: nothing changes, and the output is stable."""
+    opts = _with_defaults(opts)
+    result = upgrade_text(src, **opts)
+    assert not result.changed, f"expected no upgrade, got {result.summaries}"
+    assert result.summaries == ()
+    again = upgrade_text(result.text, **opts)
+    assert not again.changed
+    assert again.text == result.text
+    return result
+
+
+def check_transformed(before: str, after: str, **opts: Any) -> Result:
+    """`before` upgrades to exactly `after`, and `after` is a valid, up-to-date net."""
+    opts = _with_defaults(opts)
+    result = upgrade_text(before, **opts)
+    assert result.text == after
+    assert result.changed
+    assert result.summaries, "a change must say what it did"
+    assert_parses_independently(after, result.kind)
+    again = upgrade_text(after, **opts)
+    assert not again.changed, f"the expected output is not up to date: {again.summaries}"
+    assert again.text == after
+    return result
+
+
+def assert_parses_independently(text: str, kind: Kind = Kind.NET) -> None:
+    """Parse with protobuf's own text parser (not ours) to prove `text` is valid for the schema."""
+    message = caffe_pb2.NetParameter() if kind is Kind.NET else caffe_pb2.SolverParameter()
+    text_format.Parse(text, message)

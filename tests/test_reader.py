@@ -1,0 +1,269 @@
+"""Reading prototxt the way Caffe (protobuf's C++ text parser) reads it.
+
+Everything Caffe accepts is accepted, with the same meaning; everything else is an
+`InputError` whose line and column point at the offending token (1-based;
+columns count characters, a tab is one).
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import check_noop
+
+from upgrade_tool import InputError, upgrade_text
+from upgrade_tool.source import Source
+
+
+def error_of(text: str) -> InputError:
+    with pytest.raises(InputError) as caught:
+        upgrade_text(text, output_format="canonical")
+    return caught.value
+
+
+def canonical(text: str) -> str:
+    return upgrade_text(text, output_format="canonical").text
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        pytest.param(
+            'name: "x"\nlayer {\n  name: "a"\n  foo: 1\n}\n',
+            4,
+            3,
+            "unknown field 'foo' in caffe.LayerParameter",
+            id="unknown field names the field and its message",
+        ),
+        pytest.param('name: "x"\nversion: 2\n', 2, 1, "unknown field 'version'", id="unknown top level field"),
+        pytest.param(
+            "layer {\n  param { lr_mult: 1.2.3 }\n}\n", 2, 20, "invalid number '1.2.3'", id="number with two points"
+        ),
+        pytest.param("layer { param { lr_mult: 1e } }", 1, 26, "invalid number '1e'", id="exponent without digits"),
+        pytest.param("layer { param { lr_mult: 0abc } }", 1, 26, "invalid number '0abc'", id="number run into letters"),
+        pytest.param(
+            "layer { convolution_param { pad: 09 } }", 1, 34, "invalid number '09'", id="octal number with a 9"
+        ),
+        pytest.param('name: "abc\nlayer {}\n', 1, 7, "unterminated string", id="unterminated string"),
+        pytest.param("name: 'abc\n", 1, 7, "unterminated string", id="unterminated single quoted string"),
+        pytest.param('name: "a"\nname: "b"\n', 2, 1, "'name' is given more than once", id="singular field twice"),
+        pytest.param(
+            'layer {\n  name: "a"\n  type: "X"\n  type: "Y"\n}\n',
+            4,
+            3,
+            "'type' is given more than once",
+            id="singular field twice inside a layer",
+        ),
+        pytest.param(
+            "layer {\n  convolution_param {}\n  convolution_param {}\n}\n",
+            3,
+            3,
+            "'convolution_param' is given more than once",
+            id="singular message twice",
+        ),
+        pytest.param(
+            'layer {\n  param { lr_mult: "0" }\n}\n',
+            2,
+            20,
+            "'lr_mult' takes a float, not a string",
+            id="string for number",
+        ),
+        pytest.param("layer { param { lr_mult: zero } }", 1, 26, "'lr_mult' takes a number", id="word for number"),
+        pytest.param("name: zero\n", 1, 7, "'name' takes a quoted string", id="word for string"),
+        pytest.param("name: 5\n", 1, 7, "'name' takes a quoted string", id="number for string"),
+        pytest.param(
+            "layer {\n  param { share_mode: SOMETIMES }\n}\n",
+            2,
+            23,
+            "unknown value 'SOMETIMES' for 'share_mode'",
+            id="unknown enum value",
+        ),
+        pytest.param("layer { param { share_mode: 7 } }", 1, 29, "unknown value '7'", id="unknown enum number"),
+        pytest.param(
+            "layer { convolution_param { axis: 2147483648 } }",
+            1,
+            35,
+            "2147483648 is out of range for 'axis'",
+            id="int32 overflow",
+        ),
+        pytest.param(
+            "layer { convolution_param { num_output: -1 } }",
+            1,
+            41,
+            "out of range for 'num_output'",
+            id="negative unsigned",
+        ),
+        pytest.param(
+            "layer { convolution_param { bias_term: yes } }",
+            1,
+            40,
+            "'bias_term' takes true or false",
+            id="bad boolean",
+        ),
+        pytest.param(r'name: "a\qb"', 1, 9, "invalid escape sequence '\\q'", id="bad escape"),
+        pytest.param('layer {\n  name: "a"\n', 3, 1, "found end of file", id="missing closing brace at end of file"),
+        pytest.param(
+            'layer <\n  name: "a"\n}\n', 3, 1, "expected a field name or '>', found '}'", id="mismatched closer"
+        ),
+        pytest.param('name: "a"\n}\n', 2, 1, "expected a field name, found '}'", id="stray closing brace"),
+        pytest.param('name: "a"\n\x00\n', 2, 1, "NUL byte", id="nul byte"),
+        pytest.param('name: "a"\n@\n', 2, 1, "unexpected character '@'", id="stray character"),
+        pytest.param('name "a"\n', 1, 6, "expected ':' or '{' after field name 'name'", id="missing colon"),
+        pytest.param("name:\n", 2, 1, "expected a value", id="missing value"),
+        pytest.param("layer: 5\n", 1, 6, "'layer' is a message", id="scalar for a message"),
+        pytest.param("name { }\n", 1, 6, "'name' is not a message", id="block for a scalar"),
+        pytest.param('name: ["a", "b"]\n', 1, 5, "'name' is not repeated", id="list for a singular field"),
+        pytest.param('name: -"a"\n', 1, 8, "expected a value", id="minus before a string"),
+        pytest.param(
+            'layer [{ name: "a" } { name: "b" }]', 1, 22, "expected ',' or ']'", id="list of messages without comma"
+        ),
+        pytest.param(
+            "layer {\n  clip_param {\n    min: 0\n  }\n}\n",
+            2,
+            3,
+            "required field 'max' is missing",
+            id="missing required field",
+        ),
+        pytest.param(
+            'layer {\n  name: "网络" foo: 1\n}\n', 2, 14, "unknown field 'foo'", id="columns count characters not bytes"
+        ),
+        pytest.param("layer {\n\t\tfoo: 1\n}\n", 2, 3, "unknown field 'foo'", id="a tab is one column"),
+        pytest.param("layer {\r\n  name: 1\r\n}\r\n", 2, 9, "'name' takes a quoted string", id="crlf line ends"),
+        pytest.param("# comment\n\n   # another\nfoo: 1", 4, 1, "unknown field 'foo'", id="comments count as lines"),
+    ],
+)
+def test_error_position(text: str, line: int, column: int, message: str) -> None:
+    error = error_of(text)
+    assert message in error.message
+    assert (error.line, error.column) == (line, column), error.message
+
+
+def test_the_first_error_in_the_file_is_reported() -> None:
+    text = 'layer {\n  name: "a"\n  foo: 1\n}\nlayer {\n  name: "b"\n  bar: 2\n}\n'
+    error = error_of(text)
+    assert "'foo'" in error.message
+    assert (error.line, error.column) == (3, 3)
+
+
+def test_empty_list_of_messages_is_accepted() -> None:
+    assert canonical('layer { name: "a" param: [] }\nlayer []') == 'layer {\n  name: "a"\n}\n'
+
+
+@pytest.mark.parametrize("spelling", ["010", "00", "0x10"])
+def test_float_written_as_octal_or_hex_is_an_error(spelling: str) -> None:
+    error_of(f"layer {{ param {{ lr_mult: {spelling} }} }}")
+
+
+def test_deep_nesting_is_an_input_error_not_a_recursion_error() -> None:
+    depth = 10_000
+    error = error_of("layer {" * depth + "}" * depth)
+    assert "unknown field 'layer' in caffe.LayerParameter" in error.message
+    assert (error.line, error.column) == (1, 8)
+
+
+def test_deep_nesting_of_known_fields_is_an_input_error() -> None:
+    depth = 10_000
+    error = error_of('layer { name: "a" ' + "include {" * depth + "}" * depth + " }")
+    assert "unknown field 'include'" in error.message
+
+
+def test_deep_unclosed_nesting_is_an_input_error() -> None:
+    error = error_of("layer <" * 10_000)
+    assert "end of file" in error.message
+
+
+def test_deep_nesting_in_a_list_is_an_input_error() -> None:
+    depth = 5_000
+    error = error_of("layer [" * depth + "]" * depth)
+    assert error.line == 1
+
+
+def test_crlf_reads_like_lf() -> None:
+    lf = 'name: "n"\nlayer {\n  name: "a"\n  type: "BatchNorm"\n  param { lr_mult: 0 }\n}\n'
+    crlf = lf.replace("\n", "\r\n")
+    assert upgrade_text(crlf, output_format="canonical") == upgrade_text(lf, output_format="canonical")
+
+
+def test_utf8_bom_is_accepted() -> None:
+    source = Source.from_bytes(b'\xef\xbb\xbfname: "n"\nlayer { type: "BatchNorm" param { lr_mult: 0 } }\n')
+    assert source.bom
+    assert source.text.startswith("name")
+    assert canonical(source.text) == 'name: "n"\nlayer {\n  type: "BatchNorm"\n}\n'
+
+
+def test_text_that_is_not_utf8_is_an_input_error_at_the_bad_byte() -> None:
+    with pytest.raises(InputError) as caught:
+        Source.from_bytes(b'name: "n"\n# caf\xc3\xa9 \xff\n')
+    error = caught.value
+    assert "not valid UTF-8 (byte 0xff)" in error.message
+    assert (error.line, error.column) == (2, 8)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            'layer { bottom: ["a", "b"] }', 'layer {\n  bottom: "a"\n  bottom: "b"\n}\n', id="list of strings"
+        ),
+        pytest.param(
+            "layer { loss_weight: [1, 0.5, 2e-3] }",
+            "layer {\n  loss_weight: 1\n  loss_weight: 0.5\n  loss_weight: 0.002\n}\n",
+            id="list of numbers",
+        ),
+        pytest.param(
+            "layer { blobs { shape { dim: [-1, 0x2] } } }",
+            "layer {\n  blobs {\n    shape {\n      dim: -1\n      dim: 2\n    }\n  }\n}\n",
+            id="list with signs and hex",
+        ),
+        pytest.param("layer { bottom: [] }", "layer {\n}\n", id="empty list"),
+        pytest.param(
+            'layer [{ name: "a" }, < name: "b" >]',
+            'layer {\n  name: "a"\n}\nlayer {\n  name: "b"\n}\n',
+            id="list of messages",
+        ),
+        pytest.param('layer: { name: "a" }', 'layer {\n  name: "a"\n}\n', id="colon before brace"),
+        pytest.param('layer: < name: "a" >', 'layer {\n  name: "a"\n}\n', id="colon before angle bracket"),
+        pytest.param(
+            'layer { name: "a"; type: "X", bottom: "b"; }; name: "n",',
+            'name: "n"\nlayer {\n  name: "a"\n  type: "X"\n  bottom: "b"\n}\n',
+            id="semicolons and commas separate fields",
+        ),
+        pytest.param('name: "ab" \'cd\'\n "ef"', 'name: "abcdef"\n', id="adjacent strings concatenate"),
+        pytest.param('name: "a#b" # comment', 'name: "a#b"\n', id="hash inside a string is not a comment"),
+        pytest.param(
+            'layer{name:"a"param{lr_mult:1}}',
+            'layer {\n  name: "a"\n  param {\n    lr_mult: 1\n  }\n}\n',
+            id="no spaces at all",
+        ),
+        pytest.param('name:\v"a"\f', 'name: "a"\n', id="vertical tab and form feed are spaces"),
+        pytest.param(
+            "layer { blobs { shape { dim: 0x1F dim: 0X10 dim: 017 dim: 0 dim: -0x10 dim: - 7 } } }",
+            "layer {\n  blobs {\n    shape {\n"
+            + "".join(f"      dim: {n}\n" for n in (31, 16, 15, 0, -16, -7))
+            + "    }\n  }\n}\n",
+            id="hex and octal integers and a spaced minus",
+        ),
+        pytest.param(
+            "layer { param { lr_mult: 5f decay_mult: 1.5F } }",
+            "layer {\n  param {\n    lr_mult: 5\n    decay_mult: 1.5\n  }\n}\n",
+            id="float suffix",
+        ),
+        pytest.param(
+            "layer { param { lr_mult: 7 } }", "layer {\n  param {\n    lr_mult: 7\n  }\n}\n", id="integer for a float"
+        ),
+        pytest.param(
+            "force_backward: t debug_info: 1", "force_backward: true\ndebug_info: true\n", id="booleans as t and 1"
+        ),
+        pytest.param(
+            "layer { param { share_mode: 1 } }",
+            "layer {\n  param {\n    share_mode: PERMISSIVE\n  }\n}\n",
+            id="enum by number",
+        ),
+        pytest.param('layer { name: "x" } ;', 'layer {\n  name: "x"\n}\n', id="separator after a message"),
+    ],
+)
+def test_accepted_syntax(text: str, expected: str) -> None:
+    assert canonical(text) == expected
+
+
+def test_accepted_syntax_reads_as_up_to_date() -> None:
+    check_noop('layer: { name: "a"; bottom: ["x", "y"], top: "z" }')
