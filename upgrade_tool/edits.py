@@ -50,15 +50,44 @@ def newline_of(text: str) -> str:
     return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
 
 
-def delete_nodes(text: str, nodes: Sequence[Field]) -> list[Edit]:
+def delete_nodes(text: str, nodes: Sequence[Field], *, keep_comments: bool = False) -> list[Edit]:
     """Remove nodes' text; where a run of them fills whole lines, remove the lines.
 
     Nodes separated only by white space form one run. A run that stands alone
     on its lines (nothing before it but indentation, nothing after it but
     spaces and perhaps a comment) takes those lines with it, so no blank line is
     left behind; otherwise just the run and the spaces before it are cut.
+    With `keep_comments`, a comment ending a run's line stays where it was.
     """
-    return [_delete_run(text, start, stop) for start, stop in _runs(text, nodes)]
+    edits = []
+    for start, stop in _runs(text, nodes):
+        comment = _comment_after(text, stop) if keep_comments else None
+        edits.append(_delete_run(text, start, stop) if comment is None else _cut_before(text, start, comment))
+    return edits
+
+
+def trailing_comment(text: str, node: Field) -> str | None:
+    """The `# ...` comment ending the line `node` ends on, if nothing else comes between."""
+    at = _comment_after(text, node.stop)
+    return None if at is None else text[at : _line_end(text, at)]
+
+
+def _comment_after(text: str, stop: int) -> int | None:
+    rest = _REST_OF_LINE.match(text, stop)
+    if rest is None:
+        return None
+    at = text.find("#", stop, rest.end())
+    return at if at >= 0 else None
+
+
+def _cut_before(text: str, start: int, comment: int) -> Edit:
+    """Cut a run up to the comment that follows it on its line, keeping the comment."""
+    line_start = text.rfind("\n", 0, start) + 1
+    if _BLANK.match(text, line_start, start).end() == start:  # type: ignore[union-attr]
+        return replace(text, start, comment, "")
+    while text[start - 1] in " \t":
+        start -= 1
+    return replace(text, start, comment, " ")
 
 
 def _runs(text: str, nodes: Sequence[Field]) -> list[tuple[int, int]]:
@@ -124,3 +153,15 @@ def map_back(offset: int, edits: Iterable[Edit]) -> int:
             return edit.start
         shift += len(edit.new) - (edit.end - edit.start)
     return offset - shift
+
+
+def line_indent(text: str, offset: int) -> str | None:
+    """The indentation before `offset` if only blanks precede it on its line, else None."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    before = text[line_start:offset]
+    return before if not before.strip(" \t") else None
+
+
+def owns_line(text: str, node: Field) -> bool:
+    """Whether `node` has its line to itself (a trailing comment aside), as `insert_after` decides."""
+    return line_indent(text, node.start) is not None and _REST_OF_LINE.match(text, node.stop) is not None
