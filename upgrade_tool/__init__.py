@@ -17,6 +17,8 @@ proof of its output fails (a bug: please report it with the input attached).
 
 from __future__ import annotations
 
+import dataclasses
+
 from upgrade_tool.document import Kind
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.pipeline import Located, Result, upgrade_source
@@ -35,20 +37,36 @@ def upgrade_text(
     output_format: str = "preserve",
     strict: bool = False,
     proto: str | None = None,
+    v1_types: dict[str, str] | None = None,
+    kind: str | None = None,
 ) -> Result:
     """Upgrade the text of a Caffe net or solver; the result is already proven.
 
     `output_format="preserve"` (the default) edits the text only where an upgrade
     applies and keeps fields the schema does not know; "canonical" prints the
     net exactly as Caffe's own tools do (and treats unknown fields as errors).
+    `v1_types` maps fork V1 layer types, e.g. {"ROI_POOLING": "ROIPooling"};
+    `kind` is "net" or "solver" (default: told by content). A leading BOM is
+    accepted and kept.
     """
-    settings = Settings(BnStyle(bn_style), unsafe_fixes, OutputFormat(output_format), strict, proto)
-    source = Source(text)
+    settings = Settings(
+        BnStyle(bn_style),
+        unsafe_fixes,
+        OutputFormat(output_format),
+        strict,
+        proto,
+        tuple((v1_types or {}).items()),
+    )
+    bom = text.startswith("\ufeff")
+    source = Source(text[1:] if bom else text, bom)
     try:
-        return upgrade_source(source, settings)
+        result = upgrade_source(source, settings, Kind(kind) if kind else None)
     except InputError as exc:
         exc.line, exc.column = source.position(exc.offset)
         raise
+    if bom and settings.output_format is OutputFormat.PRESERVE:
+        result = dataclasses.replace(result, text="\ufeff" + result.text)
+    return result
 
 
 def check_idempotent(text: str, *, bn_style: str = "strip", output_format: str = "preserve") -> None:
