@@ -20,27 +20,23 @@ from upgrade_tool.errors import InputError
 
 _TOKEN = re.compile(
     r"""
-      (?P<space>[ \t\r\n\v\f]+)
-    | (?P<comment>\#[^\n]*)
-    | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<number>(?:[0-9]|\.[0-9])(?:[0-9A-Za-z_.]|(?<=[eE])[+-])*)
-    | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-    | (?P<symbol>[{}<>\[\]:;,\-])
-    | (?P<bad>["']|[\s\S])
+    (?:[ \t\r\n\v\f]+|\#[^\n]*)*+            # spaces and comments, never given back
+    (?:
+      ([A-Za-z_][A-Za-z0-9_]*)                # 1: identifier
+    | ((?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fF]?
+       |0[xX][0-9A-Fa-f]+|0[0-7]+)
+      (?![0-9A-Za-z_.])                       # 2: number
+    | ("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')  # 3: string
+    | ([{}<>\[\]:;,\-])                       # 4: symbol
+    | ((?:[0-9]|\.[0-9])(?:[0-9A-Za-z_.]|(?<=[eE])[+-])*)  # 5: malformed number
+    | ([\s\S])                                # 6: anything else
+    | (\Z)                                    # 7: the end, after trailing spaces and comments
+    )
     """,
     re.VERBOSE,
 )
-
-_NUMBER = re.compile(
-    r"""
-      0[xX][0-9A-Fa-f]+
-    | 0[0-7]*
-    | [1-9][0-9]*
-    | (?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fF]?
-    """,
-    re.VERBOSE,
-)
-
+_KIND = ("", "i", "n", "s")  # token kinds by group: identifier, number, string
+_KIND_NAMES = {"i": "ident", "n": "number", "s": "string"}
 _CLOSER = {"{": "}", "<": ">"}
 
 
@@ -91,24 +87,34 @@ class Field:
         return f"Field({self.name!r}, {self.start}..{self.end})"
 
 
-def tokenize(text: str) -> list[tuple[str, int, int]]:
-    """Split text into (kind, start, end) tokens, dropping spaces and comments."""
-    tokens: list[tuple[str, int, int]] = []
-    append = tokens.append
+def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
+    """Tokens as parallel lists: kind ("i", "n", "s" or the symbol itself), start, end.
+
+    A last token of kind "" marks the end of the text.
+    """
+    kinds: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    add_kind, add_start, add_end = kinds.append, starts.append, ends.append
     for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind == "space" or kind == "comment":
-            continue
-        start, end = match.span()
-        if kind == "symbol" or kind == "bad":
-            if kind == "bad":
-                raise InputError(_bad_character_message(text[start]), start)
-            append((text[start], start, end))
-            continue
-        if kind == "number" and not _NUMBER.fullmatch(text, start, end):
+        group = match.lastindex
+        start, end = match.span(group)
+        if group == 4:
+            add_kind(text[start])
+        elif group is not None and group < 4:
+            add_kind(_KIND[group])
+        elif group == 5:
             raise InputError(f"invalid number {text[start:end]!r}", start)
-        append((kind, start, end))  # type: ignore[arg-type]
-    return tokens
+        elif group == 7:
+            break
+        else:
+            raise InputError(_bad_character_message(text[start]), start)
+        add_start(start)
+        add_end(end)
+    kinds.append("")
+    starts.append(len(text))
+    ends.append(len(text))
+    return kinds, starts, ends
 
 
 def _bad_character_message(ch: str) -> str:
@@ -121,151 +127,135 @@ def _bad_character_message(ch: str) -> str:
     return f"unexpected control character {ch!r}"
 
 
-class _Cursor:
-    """Token stream with one-token lookahead and errors placed at the right offset."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = tokenize(text)
-        self.index = 0
-        self.eof = len(text)
-
-    def peek(self) -> str:
-        return self.tokens[self.index][0] if self.index < len(self.tokens) else ""
-
-    def offset(self) -> int:
-        return self.tokens[self.index][1] if self.index < len(self.tokens) else self.eof
-
-    def take(self) -> tuple[str, int, int]:
-        if self.index >= len(self.tokens):
-            raise InputError("unexpected end of file", self.eof)
-        token = self.tokens[self.index]
-        self.index += 1
-        return token
-
-    def accept(self, kind: str) -> bool:
-        if self.peek() == kind:
-            self.index += 1
-            return True
-        return False
-
-    def expect(self, kind: str, what: str) -> tuple[str, int, int]:
-        if self.peek() != kind:
-            raise InputError(f"expected {what}, found {self.describe()}", self.offset())
-        return self.take()
-
-    def describe(self) -> str:
-        """The next token as an error message names it."""
-        kind = self.peek()
-        if kind == "":
-            return "end of file"
-        if kind in ("number", "string", "ident"):
-            _, start, end = self.tokens[self.index]
-            return f"{kind} {self.text[start:end][:40]!r}"
-        return repr(kind)
+def _describe(text: str, kind: str, start: int, end: int) -> str:
+    """A token as an error message names it."""
+    if kind == "":
+        return "end of file"
+    if kind in _KIND_NAMES:
+        return f"{_KIND_NAMES[kind]} {text[start:end][:40]!r}"
+    return repr(kind)
 
 
 def parse_tree(text: str) -> list[Field]:
-    """Parse text into the top-level list of `Field` nodes (syntax only)."""
-    cursor = _Cursor(text)
+    """Parse text into the top-level list of `Field` nodes (syntax only).
+
+    One loop over the tokens with its own stack of open messages: fast, and
+    nesting depth is bounded by memory, not by Python's recursion limit.
+    """
+    kinds, starts, ends = tokenize(text)
     root: list[Field] = []
-    # One entry per open message: its Field (None for the top level), the symbol
-    # that closes it, and the list its own fields go to.
-    stack: list[tuple[Field | None, str, list[Field]]] = [(None, "", root)]
+    # Each open message: its Field (None for the top level), its closing symbol, its fields.
+    stack: list[tuple[Field | None, str, list[Field]]] = []
+    owner: Field | None = None
+    closer = ""
+    children = root
+    i = 0
     while True:
-        owner, closer, children = stack[-1]
-        kind = cursor.peek()
-        if owner is None and kind == "":
-            return root
-        if owner is not None and kind == closer:
-            end = cursor.take()[2]
+        kind = kinds[i]
+        if kind == "i":
+            start, name_end = starts[i], ends[i]
+            field = Field(text[start:name_end], start, name_end)
+            children.append(field)
+            i += 1
+            colon = kinds[i] == ":"
+            if colon:
+                i += 1
+            kind = kinds[i]
+            if kind == "{" or kind == "<" or (kind == "[" and kinds[i + 1] in _CLOSER):
+                if kind == "[":
+                    field.in_list = True
+                    i += 1
+                    kind = kinds[i]
+                stack.append((owner, closer, children))
+                field.open = starts[i]
+                field.children = children = []
+                owner, closer = field, _CLOSER[kind]
+                i += 1
+            elif kind == "[":
+                i = _parse_scalar_list(text, kinds, starts, ends, i, field)
+            elif not colon:
+                raise InputError(f"expected ':' or '{{' after field name {field.name!r}", starts[i])
+            else:
+                scalar, i = _parse_scalar(text, kinds, starts, ends, i)
+                field.values = [scalar]
+                field.end = field.stop = scalar.end
+                if kinds[i] == "," or kinds[i] == ";":
+                    field.stop = ends[i]
+                    i += 1
+        elif kind == closer and owner is not None:
+            end = ends[i]
+            i += 1
             owner.close = end - 1
             owner.end = owner.stop = end
-            stack.pop()
-            if owner.in_list:
-                element = _next_list_element(cursor, owner, stack[-1][2])
-                if element is not None:
-                    stack.append(element)
+            done = owner
+            owner, closer, children = stack.pop()
+            if done.in_list:
+                if kinds[i] == ",":  # the next message of `name [{...}, {...}]`
+                    i += 1
+                    kind = kinds[i]
+                    if kind not in _CLOSER:
+                        raise InputError("expected '{' in a list of messages", starts[i])
+                    element = Field(done.name, done.start, done.name_end)
+                    element.in_list = True
+                    children.append(element)
+                    stack.append((owner, closer, children))
+                    element.open = starts[i]
+                    element.children = children = []
+                    owner, closer = element, _CLOSER[kind]
+                    i += 1
                     continue
-            owner.stop = _separator_end(cursor, owner.end)
-            continue
-        if kind != "ident":
-            expected = f"a field name or {closer!r}" if owner is not None else "a field name"
-            raise InputError(f"expected {expected}, found {cursor.describe()}", cursor.offset())
-        _, start, name_end = cursor.take()
-        field = Field(text[start:name_end], start, name_end)
-        children.append(field)
-        colon = cursor.accept(":")
-        opener = cursor.peek()
-        if opener in _CLOSER:
-            stack.append(_open_message(cursor, field))
-        elif opener == "[" and _list_of_messages(cursor):
-            cursor.take()
-            field.in_list = True
-            stack.append(_open_message(cursor, field))
-        elif opener == "[":
-            _parse_scalar_list(cursor, text, field)
-        elif not colon:
-            raise InputError(f"expected ':' or '{{' after field name {field.name!r}", cursor.offset())
+                if kinds[i] != "]":
+                    found = _describe(text, kinds[i], starts[i], ends[i])
+                    raise InputError(f"expected ',' or ']', found {found}", starts[i])
+                done.end = done.stop = ends[i]
+                i += 1
+            if kinds[i] == "," or kinds[i] == ";":
+                done.stop = ends[i]
+                i += 1
+        elif kind == "" and owner is None:
+            return root
         else:
-            field.values = [_parse_scalar(cursor, text)]
-            field.end = field.values[0].end
-            field.stop = _separator_end(cursor, field.end)
+            expected = f"a field name or {closer!r}" if owner is not None else "a field name"
+            found = _describe(text, kind, starts[i], ends[i])
+            raise InputError(f"expected {expected}, found {found}", starts[i])
 
 
-def _open_message(cursor: _Cursor, field: Field) -> tuple[Field, str, list[Field]]:
-    opener, field.open, _ = cursor.take()
-    field.children = []
-    return field, _CLOSER[opener], field.children
-
-
-def _list_of_messages(cursor: _Cursor) -> bool:
-    after = cursor.tokens[cursor.index + 1][0] if cursor.index + 1 < len(cursor.tokens) else ""
-    return after in _CLOSER
-
-
-def _next_list_element(cursor: _Cursor, done: Field, siblings: list[Field]) -> tuple[Field, str, list[Field]] | None:
-    """After one message of `name [{...}, {...}]`: open the next, or close the list."""
-    if cursor.accept(","):
-        element = Field(done.name, done.start, done.name_end)
-        element.in_list = True
-        siblings.append(element)
-        if cursor.peek() not in _CLOSER:
-            raise InputError("expected '{' in a list of messages", cursor.offset())
-        return _open_message(cursor, element)
-    done.end = cursor.expect("]", "',' or ']'")[2]
-    return None
-
-
-def _separator_end(cursor: _Cursor, end: int) -> int:
-    if cursor.peek() in (",", ";"):
-        return cursor.take()[2]
-    return end
-
-
-def _parse_scalar(cursor: _Cursor, text: str) -> Scalar:
-    start = cursor.offset()
-    negative = cursor.accept("-")
-    kind = cursor.peek()
-    if kind == "string" and not negative:
+def _parse_scalar(text: str, kinds: list[str], starts: list[int], ends: list[int], i: int) -> tuple[Scalar, int]:
+    """One value (a `-` and a number or word, or adjacent strings); returns it and the next index."""
+    start = starts[i]
+    negative = kinds[i] == "-"
+    if negative:
+        i += 1
+    kind = kinds[i]
+    if kind == "s" and not negative:
         pieces = []
-        while cursor.peek() == "string":
-            _, piece_start, piece_end = cursor.take()
-            pieces.append((piece_start, piece_end))
-        return Scalar("string", start, pieces[-1][1], start, tuple(pieces))
-    if kind not in ("number", "ident"):
-        raise InputError(f"expected a value, found {cursor.describe()}", cursor.offset())
-    _, token, end = cursor.take()
-    return Scalar(kind, start, end, token)
+        while kinds[i] == "s":
+            pieces.append((starts[i], ends[i]))
+            i += 1
+        return Scalar("string", start, pieces[-1][1], start, tuple(pieces)), i
+    if kind != "n" and kind != "i":
+        raise InputError(f"expected a value, found {_describe(text, kind, starts[i], ends[i])}", starts[i])
+    return Scalar("number" if kind == "n" else "ident", start, ends[i], starts[i]), i + 1
 
 
-def _parse_scalar_list(cursor: _Cursor, text: str, field: Field) -> None:
+def _parse_scalar_list(
+    text: str, kinds: list[str], starts: list[int], ends: list[int], i: int, field: Field
+) -> int:
     """`name: [a, b, c]`: several scalar values for one repeated field."""
-    cursor.take()  # "["
-    field.values = []
-    if cursor.peek() != "]":
-        field.values.append(_parse_scalar(cursor, text))
-        while cursor.accept(","):
-            field.values.append(_parse_scalar(cursor, text))
-    field.end = cursor.expect("]", "',' or ']'")[2]
-    field.stop = _separator_end(cursor, field.end)
+    i += 1  # "["
+    values: list[Scalar] = []
+    field.values = values
+    if kinds[i] != "]":
+        scalar, i = _parse_scalar(text, kinds, starts, ends, i)
+        values.append(scalar)
+        while kinds[i] == ",":
+            scalar, i = _parse_scalar(text, kinds, starts, ends, i + 1)
+            values.append(scalar)
+    if kinds[i] != "]":
+        raise InputError(f"expected ',' or ']', found {_describe(text, kinds[i], starts[i], ends[i])}", starts[i])
+    field.end = field.stop = ends[i]
+    i += 1
+    if kinds[i] == "," or kinds[i] == ";":
+        field.stop = ends[i]
+        i += 1
+    return i
