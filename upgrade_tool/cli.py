@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from upgrade_tool import __version__
+from upgrade_tool.binary import is_binary_path, upgrade_binary
 from upgrade_tool.document import Kind
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.files import FileError, Snapshot, read_file, replace_file
@@ -166,9 +167,10 @@ def main(
     """Upgrade legacy Caffe prototxt files in place: BatchNorm param blocks.
 
     Each PATH is a .prototxt file, or '-' for standard input (the result goes to
-    standard output). Files are changed only when an upgrade applies, atomically,
-    and only after bn-upgrade has re-read its own output and checked that a
-    second run would change nothing. Comments, layout and fields of fork
+    standard output). A .caffemodel or .binaryproto is upgraded in binary, its
+    weights copied byte for byte. Files are changed only when an upgrade
+    applies, atomically, and only after bn-upgrade has re-read its own output
+    and checked that a second run would change nothing. Comments, layout and fields of fork
     dialects (SSD, R-FCN, NVIDIA, Intel, ...) are kept as they were written.
     """
     if check and diff:
@@ -212,6 +214,8 @@ def process(path: str, job: Job) -> FileReport:
     """Upgrade one input and write the result as `job` says; never raises."""
     try:
         snapshot = _read(path)
+        if is_binary_path(path):
+            return _process_binary(path, snapshot, job)
         source = Source.from_bytes(snapshot.data)
         try:
             result = upgrade_source(source, job.settings, job.kind)
@@ -220,7 +224,7 @@ def process(path: str, job: Job) -> FileReport:
             raise
         _write(path, snapshot, source, result, job)
     except InputError as exc:
-        return FileReport(path, Status.FAILED, error=f"{path}:{exc.line}:{exc.column}: {exc.message}")
+        return FileReport(path, Status.FAILED, error=f"{_where(path, exc.line, exc.column)}: {exc.message}")
     except FileError as exc:
         return FileReport(path, Status.FAILED, error=f"{path}: {exc}")
     except SelfCheckError as exc:
@@ -228,6 +232,31 @@ def process(path: str, job: Job) -> FileReport:
     except Exception as exc:  # noqa: BLE001 - a bug must not become a traceback or a half-done batch
         return FileReport(path, Status.INTERNAL, error=_bug_message(path, f"{type(exc).__name__}: {exc}"))
     return FileReport(path, Status.UPGRADED if result.changed else Status.UP_TO_DATE, result)
+
+
+def _process_binary(path: str, snapshot: Snapshot, job: Job) -> FileReport:
+    """A .caffemodel or .binaryproto: the same passes; written back in binary, weights byte for byte."""
+    if job.kind is Kind.SOLVER:
+        raise InputError("a binary model is a net: --kind solver does not apply to it")
+    binary = upgrade_binary(snapshot.data, job.settings)
+    pieces = binary.output if binary.output is not None else (snapshot.data,)
+    if job.write_back is WriteBack.OUTPUT and job.output == STDIN:
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
+        sys.stdout.flush()
+    elif job.write_back is WriteBack.OUTPUT:
+        assert job.output is not None
+        replace_file(Path(job.output), pieces)
+    elif job.write_back is WriteBack.YES and binary.changed:
+        replace_file(Path(path), pieces, snapshot)
+    elif job.write_back is WriteBack.DIFF and binary.changed:
+        click.echo(f"{path}: a binary model has no text diff; what would change is reported below", err=True)
+    return FileReport(path, Status.UPGRADED if binary.changed else Status.UP_TO_DATE, binary.report())
+
+
+def _where(name: str, line: int, column: int) -> str:
+    """`name:line:column`, or just `name` where there are no lines (a binary model)."""
+    return f"{name}:{line}:{column}" if line else name
 
 
 def _bug_message(path: str, what: str) -> str:
@@ -283,7 +312,8 @@ def _print_report(report: FileReport, job: Job, quiet: bool, verbose: bool) -> N
     assert result is not None
     for finding in result.findings:
         if finding.needs_human or not quiet:
-            click.echo(f"{report.name}:{finding.line}:{finding.column}: {finding.code} {finding.message}", err=True)
+            where = _where(report.name, finding.line, finding.column)
+            click.echo(f"{where}: {finding.code} {finding.message}", err=True)
     if quiet:
         return
     if result.unknown_fields:

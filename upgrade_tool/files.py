@@ -6,6 +6,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,8 @@ def read_file(path: Path) -> Snapshot:
     return Snapshot(data, info.st_mtime_ns, info.st_size)
 
 
-def replace_file(path: Path, data: bytes, original: Snapshot | None = None) -> None:
-    """Write `data` to `path` atomically: a sibling temp file, fsync, rename.
+def replace_file(path: Path, data: bytes | Sequence[bytes | memoryview], original: Snapshot | None = None) -> None:
+    """Write `data` (or its pieces, in order) to `path` atomically: a sibling temp file, fsync, rename.
 
     The file's mode is kept; a symlink is written through to its target. With
     `original`, refuse to write if the file changed on disk since it was read.
@@ -58,7 +59,8 @@ def replace_file(path: Path, data: bytes, original: Snapshot | None = None) -> N
     fd, temp = _temp_beside(target)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         _copy_owner_and_mode(temp, info)
