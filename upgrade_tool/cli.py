@@ -2,89 +2,44 @@
 
 from __future__ import annotations
 
-import difflib
+import os
+import shutil
 import sys
-from dataclasses import dataclass
-from enum import Enum, IntEnum
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from upgrade_tool import __version__
-from upgrade_tool.binary import is_binary_path, upgrade_binary
 from upgrade_tool.document import Kind
-from upgrade_tool.errors import InputError, SelfCheckError
-from upgrade_tool.files import FileError, Snapshot, read_file, replace_file
-from upgrade_tool.pipeline import Result, upgrade_source
+from upgrade_tool.files import FileError, copy_file, replace_file
+from upgrade_tool.report import github_annotations, json_report, summary, text_lines
+from upgrade_tool.runner import STDIN, Exit, FileReport, Job, WriteBack, exit_code, install_signal_handlers, run
 from upgrade_tool.schema import SchemaError, load_schema
 from upgrade_tool.settings import BnStyle, OutputFormat, Settings
-from upgrade_tool.source import Source
+from upgrade_tool.walk import DEFAULT_INCLUDE, Selection, Target, collect, other_files
 
-STDIN = "-"
-
-
-class Exit(IntEnum):
-    OK = 0  # everything up to date, or upgraded
-    CHANGES = 1  # --check/--diff found files to upgrade, or a finding needs a human
-    BAD_INPUT = 2  # usage error, or an input that cannot be read or parsed
-    INTERNAL = 123  # bn-upgrade's proof of its own output failed: a bug
-
-
-class WriteBack(Enum):
-    YES = "in place"
-    CHECK = "check"
-    DIFF = "diff"
-    OUTPUT = "output"
-
-
-class Status(Enum):
-    UP_TO_DATE = "up to date"
-    UPGRADED = "upgraded"
-    FAILED = "failed"
-    INTERNAL = "internal error"
-
-
-@dataclass(frozen=True)
-class FileReport:
-    name: str
-    status: Status
-    result: Result | None = None
-    error: str = ""  # the whole one-line message for FAILED / INTERNAL
-
-    @property
-    def exit_code(self) -> Exit:
-        if self.status is Status.INTERNAL:
-            return Exit.INTERNAL
-        if self.status is Status.FAILED:
-            return Exit.BAD_INPUT
-        if self.result is not None and self.result.needs_human:
-            return Exit.CHANGES
-        return Exit.OK
-
-
-@dataclass(frozen=True)
-class Job:
-    """Everything about one invocation that is the same for every file."""
-
-    settings: Settings
-    write_back: WriteBack
-    output: str | None
-    kind: Kind | None
-
-
-EPILOG = """\b
+EPILOG = f"""\b
 Exit codes:
   0    all files up to date, or upgraded
   1    --check or --diff found files to upgrade, or a finding needs a human
   2    usage error, or an input that cannot be read or does not parse
   123  internal error: bn-upgrade's check of its own output failed
+  130  interrupted (Ctrl-C or SIGTERM); every file is either old or new, never half-written
+
+\b
+Directories are walked recursively for {", ".join(DEFAULT_INCLUDE)} (a .pt
+only if it is text), skipping hidden directories and links out of the tree.
 
 \b
 Examples:
   bn-upgrade net.prototxt                 upgrade in place
-  bn-upgrade --check models/*.prototxt    CI: exit 1 if anything needs upgrading
+  bn-upgrade models/                      upgrade a whole tree, in parallel
+  bn-upgrade --check models/              CI: exit 1 if anything needs upgrading
   bn-upgrade --diff net.prototxt          show what would change
   bn-upgrade -o new.prototxt old.prototxt write the result elsewhere
+  bn-upgrade --out-dir upgraded/ zoo/     upgraded copies, mirroring the tree
   cat net.prototxt | bn-upgrade - > new.prototxt
 """
 
@@ -97,8 +52,13 @@ Examples:
     "-o",
     "--output",
     metavar="FILE",
-    help="Write the result to FILE ('-' for stdout) instead of in place; one input only.",
+    help="Write the result to FILE ('-' for stdout) instead of in place; one input file only.",
 )
+@click.option("--out-dir", metavar="DIR", help="Write upgraded copies under DIR, mirroring the tree; change nothing.")
+@click.option(
+    "--copy-unchanged", is_flag=True, help="With --out-dir: also copy files that need no upgrade, and others."
+)
+@click.option("--backup", metavar="SUFFIX", help="Keep each original beside its upgraded file, as NAME+SUFFIX.")
 @click.option(
     "--bn-style",
     type=click.Choice([s.value for s in BnStyle]),
@@ -146,7 +106,21 @@ Examples:
     show_default=True,
     help="Read inputs as nets or solvers; auto decides by content.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors and findings that need a human.")
+@click.option("--include", metavar="GLOB", multiple=True, help="Files to take from directories (replaces the default).")
+@click.option("--exclude", metavar="GLOB", multiple=True, help="Files or directories to skip. Repeatable.")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel workers [default: number of CPUs]."
+)
+@click.option("--report", "report_path", metavar="FILE", help="Write a JSON report: one record per file.")
+@click.option(
+    "--output-format",
+    "message_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text: lines on stderr. json: the report on stdout. github: GitHub Actions annotations on stdout.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and findings that need a human; no progress.")
 @click.option("-v", "--verbose", is_flag=True, help="Also report files that are already up to date.")
 @click.version_option(__version__, prog_name="bn-upgrade")
 def main(
@@ -154,6 +128,9 @@ def main(
     check: bool,
     diff: bool,
     output: str | None,
+    out_dir: str | None,
+    copy_unchanged: bool,
+    backup: str | None,
     bn_style: str,
     unsafe_fixes: bool,
     output_format: str,
@@ -161,29 +138,25 @@ def main(
     proto: str | None,
     v1_types: tuple[str, ...],
     kind: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    jobs: int | None,
+    report_path: str | None,
+    message_format: str,
     quiet: bool,
     verbose: bool,
 ) -> None:
-    """Upgrade legacy Caffe prototxt files in place: BatchNorm param blocks.
+    """Upgrade legacy Caffe model definitions in place: V0 and V1 nets, old data
+    transformation fields, top-level inputs, solver types, and BatchNorm param blocks.
 
-    Each PATH is a .prototxt file, or '-' for standard input (the result goes to
-    standard output). A .caffemodel or .binaryproto is upgraded in binary, its
+    Each PATH is a .prototxt file, a directory, or '-' for standard input (the
+    result goes to standard output). A .caffemodel is upgraded in binary, its
     weights copied byte for byte. Files are changed only when an upgrade
     applies, atomically, and only after bn-upgrade has re-read its own output
-    and checked that a second run would change nothing. Comments, layout and fields of fork
-    dialects (SSD, R-FCN, NVIDIA, Intel, ...) are kept as they were written.
+    and checked that a second run would change nothing. Comments, layout and
+    fields of fork dialects (SSD, R-FCN, NVIDIA, Intel, ...) are kept as written.
     """
-    if check and diff:
-        raise click.UsageError("--check and --diff cannot be combined")
-    if output is not None and (check or diff):
-        raise click.UsageError("-o/--output cannot be combined with --check or --diff")
-    if output is not None and len(paths) != 1:
-        raise click.UsageError("-o/--output takes exactly one input PATH")
-    if paths.count(STDIN) > 1:
-        raise click.UsageError("'-' (standard input) can be given only once")
-    write_back = WriteBack.CHECK if check else WriteBack.DIFF if diff else WriteBack.YES
-    if output is not None:
-        write_back = WriteBack.OUTPUT
+    _refuse_bad_combinations(paths, check, diff, output, out_dir, copy_unchanged, backup)
     settings = Settings(
         BnStyle(bn_style), unsafe_fixes, OutputFormat(output_format), strict, proto, _v1_type_map(v1_types)
     )
@@ -191,13 +164,58 @@ def main(
         load_schema(proto)
     except SchemaError as exc:
         raise click.BadParameter(str(exc), param_hint="--proto") from None
-    job = Job(settings, write_back, output, None if kind == "auto" else Kind(kind))
-    reports = [process(path, job) for path in paths]
-    for report in reports:
-        _print_report(report, job, quiet, verbose)
-    if not quiet:
-        click.echo(_summary(reports, job), err=True)
-    sys.exit(_exit_code(reports, job))
+    write_back = WriteBack.CHECK if check else WriteBack.DIFF if diff else WriteBack.YES
+    if output is not None or out_dir is not None:
+        write_back = WriteBack.OUTPUT
+    job = Job(settings, write_back, output, out_dir, copy_unchanged, backup, None if kind == "auto" else Kind(kind))
+    selection = Selection(include or DEFAULT_INCLUDE, exclude)
+    targets = collect(paths, selection)
+    for path in paths:
+        if os.path.isdir(path) and not any(t.path.startswith(os.path.join(path, "")) for t in targets):
+            looked = ", ".join(selection.include)
+            click.echo(f"{path}: no files to upgrade (looked for {looked})", err=True)
+    if output is not None and (len(targets) != 1 or os.path.isdir(paths[0])):
+        raise click.UsageError("-o/--output takes exactly one input file (use --out-dir for a tree)")
+    install_signal_handlers()
+    started = time.monotonic()
+    try:
+        reports = _run_with_progress(targets, job, jobs or os.cpu_count() or 1, quiet or message_format != "text")
+        if out_dir is not None and copy_unchanged:
+            _copy_other_files(paths, selection, out_dir)
+    except KeyboardInterrupt:
+        click.echo("bn-upgrade: interrupted; files already upgraded are complete, the rest untouched.", err=True)
+        sys.exit(Exit.INTERRUPTED)
+    seconds = time.monotonic() - started
+    code = exit_code(reports, job)
+    _emit(reports, job, seconds, code, message_format, quiet, verbose, len(targets) > 1)
+    if report_path is not None:
+        _write_report(report_path, json_report(reports, job, seconds, code))
+    sys.exit(code)
+
+
+def _refuse_bad_combinations(
+    paths: Sequence[str],
+    check: bool,
+    diff: bool,
+    output: str | None,
+    out_dir: str | None,
+    copy_unchanged: bool,
+    backup: str | None,
+) -> None:
+    if check and diff:
+        raise click.UsageError("--check and --diff cannot be combined")
+    if (output is not None or out_dir is not None) and (check or diff):
+        raise click.UsageError("-o/--output and --out-dir write files; they cannot be combined with --check or --diff")
+    if output is not None and out_dir is not None:
+        raise click.UsageError("-o/--output and --out-dir cannot be combined")
+    if copy_unchanged and out_dir is None:
+        raise click.UsageError("--copy-unchanged goes with --out-dir")
+    if backup is not None and (not backup or "/" in backup or output is not None or out_dir is not None):
+        raise click.UsageError("--backup takes a suffix like .orig, and applies to in-place upgrades only")
+    if list(paths).count(STDIN) > 1:
+        raise click.UsageError("'-' (standard input) can be given only once")
+    if out_dir is not None and STDIN in paths:
+        raise click.UsageError("--out-dir cannot take '-' (standard input)")
 
 
 def _v1_type_map(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -210,151 +228,67 @@ def _v1_type_map(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(mapping)
 
 
-def process(path: str, job: Job) -> FileReport:
-    """Upgrade one input and write the result as `job` says; never raises."""
+def _run_with_progress(targets: Sequence[Target], job: Job, jobs: int, silent: bool) -> list[FileReport]:
+    """Run the job; on a terminal, draw a progress line on stderr as files finish."""
+    if silent or len(targets) < 2 or not sys.stderr.isatty():
+        return run(targets, job, jobs)
+    started = time.monotonic()
+    width = shutil.get_terminal_size((80, 20)).columns
+
+    def draw(done: int, report: FileReport) -> None:
+        rate = done / max(time.monotonic() - started, 1e-6)
+        line = f"[{done}/{len(targets)}] {rate:.0f} files/s  {report.name}"
+        sys.stderr.write("\r" + line[: width - 1].ljust(width - 1))
+        sys.stderr.flush()
+
     try:
-        snapshot = _read(path)
-        if is_binary_path(path):
-            return _process_binary(path, snapshot, job)
-        source = Source.from_bytes(snapshot.data)
-        try:
-            result = upgrade_source(source, job.settings, job.kind)
-        except InputError as exc:
-            exc.line, exc.column = source.position(exc.offset)
-            raise
-        _write(path, snapshot, source, result, job)
-    except InputError as exc:
-        return FileReport(path, Status.FAILED, error=f"{_where(path, exc.line, exc.column)}: {exc.message}")
-    except FileError as exc:
-        return FileReport(path, Status.FAILED, error=f"{path}: {exc}")
-    except SelfCheckError as exc:
-        return FileReport(path, Status.INTERNAL, error=_bug_message(path, f"self-check failed: {exc}"))
-    except Exception as exc:  # noqa: BLE001 - a bug must not become a traceback or a half-done batch
-        return FileReport(path, Status.INTERNAL, error=_bug_message(path, f"{type(exc).__name__}: {exc}"))
-    return FileReport(path, Status.UPGRADED if result.changed else Status.UP_TO_DATE, result)
+        return run(targets, job, jobs, draw)
+    finally:
+        sys.stderr.write("\r" + " " * (width - 1) + "\r")
+        sys.stderr.flush()
 
 
-def _process_binary(path: str, snapshot: Snapshot, job: Job) -> FileReport:
-    """A .caffemodel or .binaryproto: the same passes; written back in binary, weights byte for byte."""
-    if job.kind is Kind.SOLVER:
-        raise InputError("a binary model is a net: --kind solver does not apply to it")
-    binary = upgrade_binary(snapshot.data, job.settings)
-    pieces = binary.output if binary.output is not None else (snapshot.data,)
-    if job.write_back is WriteBack.OUTPUT and job.output == STDIN:
-        for piece in pieces:
-            sys.stdout.buffer.write(piece)
-        sys.stdout.flush()
-    elif job.write_back is WriteBack.OUTPUT:
-        assert job.output is not None
-        replace_file(Path(job.output), pieces)
-    elif job.write_back is WriteBack.YES and binary.changed:
-        replace_file(Path(path), pieces, snapshot)
-    elif job.write_back is WriteBack.DIFF and binary.changed:
-        click.echo(f"{path}: a binary model has no text diff; what would change is reported below", err=True)
-    return FileReport(path, Status.UPGRADED if binary.changed else Status.UP_TO_DATE, binary.report())
-
-
-def _where(name: str, line: int, column: int) -> str:
-    """`name:line:column`, or just `name` where there are no lines (a binary model)."""
-    return f"{name}:{line}:{column}" if line else name
-
-
-def _bug_message(path: str, what: str) -> str:
-    return (
-        f"{path}: internal error: {what}; nothing was written. "
-        "This is a bug in bn-upgrade: please report it with this input attached."
-    )
-
-
-def _read(path: str) -> Snapshot:
-    if path == STDIN:
-        data = sys.stdin.buffer.read()
-        return Snapshot(data, 0, len(data))
-    return read_file(Path(path))
-
-
-def _write(path: str, snapshot: Snapshot, source: Source, result: Result, job: Job) -> None:
-    preserving = job.settings.output_format is OutputFormat.PRESERVE
-    data = source.encode(result.text) if preserving else result.text.encode("utf-8")
-    if job.write_back is WriteBack.OUTPUT:
-        assert job.output is not None
-        if job.output == STDIN:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        else:
-            replace_file(Path(job.output), data)
-    elif job.write_back is WriteBack.DIFF:
-        if result.changed:
-            click.echo(_unified_diff(path, source.text, result.text), nl=False)
-    elif job.write_back is WriteBack.YES:
-        if path == STDIN:
-            sys.stdout.buffer.write(data if result.changed else snapshot.data)
-            sys.stdout.flush()
-        elif result.changed:
-            replace_file(Path(path), data, snapshot)
-
-
-def _unified_diff(path: str, before: str, after: str) -> str:
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
-        fromfile=f"{path}\t(original)",
-        tofile=f"{path}\t(upgraded)",
-    )
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
-
-
-def _print_report(report: FileReport, job: Job, quiet: bool, verbose: bool) -> None:
-    if report.error:
-        click.echo(report.error, err=True)
+def _emit(
+    reports: Sequence[FileReport],
+    job: Job,
+    seconds: float,
+    code: int,
+    message_format: str,
+    quiet: bool,
+    verbose: bool,
+    batch: bool,
+) -> None:
+    for report in reports:
+        if report.diff:
+            click.echo(report.diff, nl=False)
+    if message_format == "json":
+        click.echo(json_report(reports, job, seconds, code), nl=False)
         return
-    result = report.result
-    assert result is not None
-    for finding in result.findings:
-        if finding.needs_human or not quiet:
-            where = _where(report.name, finding.line, finding.column)
-            click.echo(f"{where}: {finding.code} {finding.message}", err=True)
-    if quiet:
-        return
-    if result.unknown_fields:
-        names = ", ".join(result.unknown_fields[:8]) + (", ..." if len(result.unknown_fields) > 8 else "")
-        count = len(result.unknown_fields)
-        click.echo(
-            f"{report.name}: kept {count} field{'s' * (count != 1)} unknown to the schema as written: {names}", err=True
+    for report in reports:
+        lines = (
+            github_annotations(report, job) if message_format == "github" else text_lines(report, job, quiet, verbose)
         )
-    if report.status is Status.UPGRADED:
-        verb = "would upgrade" if job.write_back in (WriteBack.CHECK, WriteBack.DIFF) else "upgraded"
-        done = "; ".join(f"{name}: {summary}" for name, summary in result.summaries)
-        click.echo(f"{report.name}: {verb} ({done})", err=True)
-    elif verbose:
-        click.echo(f"{report.name}: up to date", err=True)
+        for line in lines:
+            click.echo(line, err=message_format == "text")
+    if batch and not quiet and message_format == "text":
+        for line in summary(reports, job, seconds):
+            click.echo(line, err=True)
 
 
-def _summary(reports: list[FileReport], job: Job) -> str:
-    def count(status: Status) -> int:
-        return sum(1 for report in reports if report.status is status)
-
-    upgraded = "would be upgraded" if job.write_back in (WriteBack.CHECK, WriteBack.DIFF) else "upgraded"
-    parts = [
-        f"{_files(count(Status.UPGRADED))} {upgraded}",
-        f"{_files(count(Status.UP_TO_DATE))} already up to date",
-    ]
-    human = sum(1 for report in reports if report.result is not None and report.result.needs_human)
-    if human:
-        parts.append(f"{_files(human)} need a human")
-    failed = count(Status.FAILED) + count(Status.INTERNAL)
-    if failed:
-        parts.append(f"{_files(failed)} failed")
-    return ", ".join(parts) + "."
+def _write_report(path: str, text: str) -> None:
+    try:
+        replace_file(Path(path), text.encode("utf-8"))
+    except FileError as exc:
+        click.echo(f"{exc.path or path}: {exc}", err=True)
+        sys.exit(Exit.BAD_INPUT)
 
 
-def _files(n: int) -> str:
-    return f"{n} file{'s' * (n != 1)}"
-
-
-def _exit_code(reports: list[FileReport], job: Job) -> int:
-    code = max((report.exit_code for report in reports), default=Exit.OK)
-    finds_changes = job.write_back in (WriteBack.CHECK, WriteBack.DIFF)
-    if code == Exit.OK and finds_changes and any(r.status is Status.UPGRADED for r in reports):
-        code = Exit.CHANGES
-    return int(code)
+def _copy_other_files(paths: Sequence[str], selection: Selection, out_dir: str) -> None:
+    """--copy-unchanged: the files of each walked tree that the run did not process."""
+    for root in paths:
+        if not os.path.isdir(root):
+            continue
+        for relative in other_files(root, selection):
+            destination = Path(out_dir) / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            copy_file(Path(root) / relative, destination)

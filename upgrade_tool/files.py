@@ -12,7 +12,15 @@ from pathlib import Path
 
 
 class FileError(Exception):
-    """A file could not be read or written; the message says why, in words."""
+    """A file could not be read or written; the message says why, in words.
+
+    `path` names the file when it is not the input being processed (an -o FILE,
+    a backup, a copy in --out-dir).
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,13 @@ def replace_file(path: Path, data: bytes | Sequence[bytes | memoryview], origina
     `original`, refuse to write if the file changed on disk since it was read.
     Nothing is left behind on failure: the original stays as it was.
     """
+    try:
+        _replace(path, data, original)
+    except FileError as exc:
+        raise FileError(str(exc), str(path)) from None
+
+
+def _replace(path: Path, data: bytes | Sequence[bytes | memoryview], original: Snapshot | None) -> None:
     target = Path(os.path.realpath(path))
     try:
         info: os.stat_result | None = os.stat(target)
@@ -54,6 +69,8 @@ def replace_file(path: Path, data: bytes | Sequence[bytes | memoryview], origina
         info = None
     except OSError as exc:
         raise FileError(f"cannot write: {exc.strerror or exc}") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise FileError("cannot write: is a directory")
     if original is not None:
         _refuse_if_changed(target, original)
     fd, temp = _temp_beside(target)
@@ -72,6 +89,13 @@ def replace_file(path: Path, data: bytes | Sequence[bytes | memoryview], origina
         if isinstance(exc, OSError):
             raise FileError(f"cannot write: {exc.strerror or exc}") from None
         raise
+
+
+def copy_file(source: Path, destination: Path) -> None:
+    """Copy a file's bytes (atomically, keeping its mode) for --copy-unchanged."""
+    replace_file(destination, read_file(source).data)
+    with contextlib.suppress(OSError):
+        os.chmod(destination, stat.S_IMODE(os.stat(source).st_mode))
 
 
 def _copy_owner_and_mode(temp: str, info: os.stat_result | None) -> None:

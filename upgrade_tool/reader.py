@@ -97,7 +97,7 @@ def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
     ends: list[int] = []
     add_kind, add_start, add_end = kinds.append, starts.append, ends.append
     for match in _TOKEN.finditer(text):
-        group = match.lastindex
+        group = match.lastindex or 0
         start, end = match.span(group)
         if group == 4:
             add_kind(text[start])
@@ -238,9 +238,7 @@ def _parse_scalar(text: str, kinds: list[str], starts: list[int], ends: list[int
     return Scalar("number" if kind == "n" else "ident", start, ends[i], starts[i]), i + 1
 
 
-def _parse_scalar_list(
-    text: str, kinds: list[str], starts: list[int], ends: list[int], i: int, field: Field
-) -> int:
+def _parse_scalar_list(text: str, kinds: list[str], starts: list[int], ends: list[int], i: int, field: Field) -> int:
     """`name: [a, b, c]`: several scalar values for one repeated field."""
     i += 1  # "["
     values: list[Scalar] = []

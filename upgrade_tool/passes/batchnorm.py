@@ -120,6 +120,10 @@ def _decide(layer: LayerParameter, doc: Document, where: Path, settings: Setting
     else:
         return verdict
     code = "BN004" if unknown else "BN001"
+    in_params = any(len(u.owner) > len(where) and u.owner[len(where)][0] == "param" for u in unknown)
+    if in_params:  # removing or rewriting those blocks would lose what we cannot read
+        findings.append(Finding(code, f"{what} in its param blocks; left unchanged", where, needs_human=True))
+        return Verdict.NEEDS_HUMAN
     if not settings.unsafe_fixes:
         hint = "left unchanged (--unsafe-fixes to upgrade anyway)"
         findings.append(Finding(code, f"{what}; {hint}", where, needs_human=True))
