@@ -9,8 +9,11 @@ tool's default output format is.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from google.protobuf import text_format
 
@@ -20,6 +23,37 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # ../shared next to the repo (read-only data; CI has it)
 CORPUS = SHARED / "corpus"
 GOLDEN = SHARED / "golden"
+
+
+HAVE_CORPUS = (CORPUS / "MANIFEST.tsv").is_file() and (GOLDEN / "INDEX.tsv").is_file()
+needs_corpus = pytest.mark.skipif(not HAVE_CORPUS, reason=f"the shared corpus and goldens are not at {SHARED}")
+
+
+def read_tsv(path: Path) -> dict[str, dict[str, str]]:
+    """Rows of a corpus table by their `file` column; empty when the table is absent."""
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+MANIFEST = read_tsv(CORPUS / "MANIFEST.tsv")  # origin and categories of each corpus file
+INDEX = read_tsv(GOLDEN / "INDEX.tsv")  # what Caffe's own tools did with each file
+
+
+def tags(name: str) -> set[str]:
+    return set(MANIFEST[name]["categories"].split(","))
+
+
+def corpus_text(name: str) -> str:
+    from upgrade_tool.source import Source
+
+    return Source.from_bytes((CORPUS / name).read_bytes()).text
+
+
+def golden(version: str, name: str) -> str:
+    """What Caffe wrote for a corpus file: version "seed" (PR #4704) or "master"."""
+    return (GOLDEN / version / name).read_bytes().decode("utf-8")
 
 
 def _with_defaults(opts: dict[str, Any]) -> dict[str, Any]:
