@@ -52,7 +52,7 @@ def _walk(root: str, selection: Selection) -> list[Target]:
             continue
         if os.path.islink(full) and not _inside(os.path.realpath(full), real_root):
             continue  # a link out of the tree: not ours to change
-        if os.path.splitext(relative)[1] in _SNIFFED and not _looks_like_text(full):
+        if _not_text(full):
             continue
         found.append(Target(full, relative, False))
     return found
@@ -61,7 +61,11 @@ def _walk(root: str, selection: Selection) -> list[Target]:
 def other_files(root: str, selection: Selection) -> Iterator[str]:
     """Files below `root` that a run does not process (for --copy-unchanged)."""
     for relative in sorted(_files_below(root)):
-        if not _included(relative, selection.include) or _excluded(relative, selection.exclude):
+        if (
+            not _included(relative, selection.include)
+            or _excluded(relative, selection.exclude)
+            or _not_text(os.path.join(root, relative))
+        ):
             yield relative
 
 
@@ -91,13 +95,19 @@ def _excluded(relative: str, exclude: Sequence[str]) -> bool:
     if not exclude:
         return False
     parents = Path(relative).parents
-    return _matches(relative, exclude) or any(
-        _matches(str(parent), exclude) for parent in parents if str(parent) != "."
+    directories = [pattern.rstrip("/") for pattern in exclude]  # `build/` names a directory
+    return _matches(relative, [p for p in exclude if not p.endswith("/")]) or any(
+        _matches(str(parent), directories) for parent in parents if str(parent) != "."
     )
 
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _not_text(path: str) -> bool:
+    """A `.pt` that is not a prototxt (a PyTorch zip or pickle): not processed, but copied."""
+    return os.path.splitext(path)[1] in _SNIFFED and not _looks_like_text(path)
 
 
 def _looks_like_text(path: str) -> bool:

@@ -60,13 +60,5 @@ PASS_ORDER = ("v0_to_v1", "data_transform", "v1_to_v2", "input_fields", "batchno
 
 @functools.cache
 def all_passes() -> tuple[UpgradePass, ...]:
-    found = []
-    for name in PASS_ORDER:
-        try:
-            module = importlib.import_module(f"upgrade_tool.passes.{name}")
-        except ModuleNotFoundError as exc:  # TEMPORARY while passes are being written
-            if exc.name != f"upgrade_tool.passes.{name}":
-                raise
-            continue
-        found.append(module.PASS)
-    return tuple(found)
+    """Every pass, in `PASS_ORDER`: each module of that name holds its `PASS`."""
+    return tuple(importlib.import_module(f"upgrade_tool.passes.{name}").PASS for name in PASS_ORDER)
