@@ -1,9 +1,10 @@
 """The data transformation pass: scale, mean_file, crop_size and mirror leave a V1
 data layer's own param for its `transform_param`.
 
-- Canonical output equals Caffe's for the corpus nets Caffe upgraded this way.
 - Canonical output reproduces Caffe's empty messages; preserving output does not.
 - Preserving output moves exactly the fields, in the layout around them.
+
+Canonical parity with Caffe's output for the corpus lives in tests/test_corpus.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_pass_v1_to_v2 import accepted_files_with, corpus_text, golden, missing_passes, needs_corpus
 
 from upgrade_tool import caffe_pb2, upgrade_text
 from upgrade_tool.document import Document
@@ -20,21 +20,6 @@ from upgrade_tool.passes import PassResult
 from upgrade_tool.passes.data_transform import upgrade
 from upgrade_tool.pipeline import parse_document
 from upgrade_tool.settings import OutputFormat, Settings
-
-
-@needs_corpus
-def test_the_corpus_has_the_nets_caffe_upgraded_this_way() -> None:
-    assert len(accepted_files_with("data_transform")) == 5
-
-
-@needs_corpus
-@pytest.mark.parametrize(("name", "caffe_passes"), accepted_files_with("data_transform"))
-@pytest.mark.parametrize(("bn_style", "version"), [("strip", "seed"), ("zero", "master")], ids=["seed", "master"])
-def test_canonical_output_is_what_caffe_wrote(name: str, caffe_passes: str, bn_style: str, version: str) -> None:
-    if missing := missing_passes(caffe_passes):
-        pytest.skip(f"needs passes not written yet: {', '.join(missing)}")
-    result = upgrade_text(corpus_text(name), output_format="canonical", bn_style=bn_style)
-    assert result.text == golden(version, name)
 
 
 def upgrade_alone(text: str, output_format: OutputFormat = OutputFormat.PRESERVE) -> tuple[PassResult, str]:

@@ -1,22 +1,19 @@
 """Top-level input fields become an Input layer: Caffe's bytes in canonical format, the user's text otherwise.
 
-- Every corpus net Caffe upgraded with its input pass comes out as Caffe wrote it
-  (golden/seed with `--bn-style strip`, golden/master with `zero`).
 - Every corpus net with input fields is upgraded in the default preserving format,
   or left alone with a finding when V1 `layers` remain.
 - Before/after texts: what is kept (comments, newline style, indentation), where
   the layer goes, and the one-line errors where Caffe would crash or drop values.
+
+Canonical parity with Caffe's output for the corpus lives in tests/test_corpus.py.
 """
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, GOLDEN, assert_parses_independently, check_transformed
+from conftest import MANIFEST, assert_parses_independently, check_transformed, corpus_text, needs_corpus, tags
 from google.protobuf import text_format
 
 from upgrade_tool import InputError, caffe_pb2, upgrade_text
@@ -25,80 +22,19 @@ from upgrade_tool.passes import PassResult, input_fields
 from upgrade_tool.pipeline import parse_document
 from upgrade_tool.reader import parse_tree
 from upgrade_tool.settings import Settings
-from upgrade_tool.source import Source
-
-HAVE_CORPUS = (CORPUS / "MANIFEST.tsv").is_file() and (GOLDEN / "INDEX.tsv").is_file()
-needs_corpus = pytest.mark.skipif(not HAVE_CORPUS, reason=f"the shared corpus is not at {CORPUS}")
-
-# The pass names in golden/INDEX.tsv, and the module of each.
-PASS_MODULES = {
-    "V0": "v0_to_v1",
-    "data_transform": "data_transform",
-    "V1": "v1_to_v2",
-    "input": "input_fields",
-    "batchnorm": "batchnorm",
-    "solver_type": "solver_type",
-}
-
-
-def read_tsv(path: Path) -> dict[str, dict[str, str]]:
-    if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
-
-
-INDEX = read_tsv(GOLDEN / "INDEX.tsv")
-MANIFEST = read_tsv(CORPUS / "MANIFEST.tsv")
-
-
-def missing_modules(passes: str) -> list[str]:
-    """Pass modules a golden row needs that are not written yet."""
-    modules = [PASS_MODULES[name] for name in passes.split(",") if name in PASS_MODULES]
-    return [m for m in modules if importlib.util.find_spec(f"upgrade_tool.passes.{m}") is None]
-
-
-def skip_unless_passes_exist(passes: str) -> None:
-    missing = missing_modules(passes)
-    if missing:
-        pytest.skip(f"needs the pass module(s) {', '.join(missing)}, not written yet")
-
-
-def corpus_text(name: str) -> str:
-    return Source.from_bytes((CORPUS / name).read_bytes()).text
-
-
-def golden(version: str, name: str) -> str:
-    return (GOLDEN / version / name).read_bytes().decode("utf-8")
 
 
 def by_name(names: list[str]) -> list[Any]:
     return [pytest.param(name, id=name) for name in sorted(names)]
 
 
-CAFFE_UPGRADED_INPUTS = [
-    name for name, row in INDEX.items() if row["seed_rc"] == "0" and "input" in row["seed_passes"].split(",")
-]
-WITH_INPUT_FIELDS = [name for name, row in MANIFEST.items() if "e" in row["categories"].split(",")]
+WITH_INPUT_FIELDS = [name for name in MANIFEST if "e" in tags(name)]
 
 
 @needs_corpus
 def test_the_corpus_groups_are_not_empty() -> None:
-    # Guards the selections: an empty group would make the corpus tests below vacuous.
-    assert len(CAFFE_UPGRADED_INPUTS) == 45
+    # Guards the selection: an empty group would make the corpus test below vacuous.
     assert len(WITH_INPUT_FIELDS) >= 117
-
-
-@pytest.mark.parametrize("name", by_name(CAFFE_UPGRADED_INPUTS))
-def test_matches_caffe_at_pr_4704(name: str) -> None:
-    skip_unless_passes_exist(INDEX[name]["seed_passes"])
-    assert upgrade_text(corpus_text(name), output_format="canonical").text == golden("seed", name)
-
-
-@pytest.mark.parametrize("name", by_name([n for n in CAFFE_UPGRADED_INPUTS if INDEX[n]["master_rc"] == "0"]))
-def test_zero_style_matches_caffe_master(name: str) -> None:
-    skip_unless_passes_exist(INDEX[name]["master_passes"])
-    assert upgrade_text(corpus_text(name), output_format="canonical", bn_style="zero").text == golden("master", name)
 
 
 def top_level(text: str, name: str) -> list[str]:

@@ -1,20 +1,19 @@
 """The `solver_type` enum becomes the `type` string, in place; nets inside solvers get the net passes.
 
-- Every corpus solver Caffe's `upgrade_solver_proto_text` accepted comes out as it
-  wrote it, except solvers holding a legacy net inline: Caffe leaves those nets
-  alone, bn-upgrade upgrades them (a deliberate deviation).
+- Corpus solvers holding a legacy net inline: Caffe's `upgrade_solver_proto_text`
+  leaves those nets alone, bn-upgrade upgrades them (a deliberate deviation).
 - Every corpus solver with `solver_type` is upgraded in the preserving format by
   replacing exactly that field's text.
+
+Canonical parity with Caffe's output for the corpus lives in tests/test_corpus.py.
 """
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, GOLDEN, check_transformed
+from conftest import INDEX, MANIFEST, check_transformed, corpus_text, golden, needs_corpus, tags
 from google.protobuf import text_format
 
 from upgrade_tool import InputError, Kind, caffe_pb2, upgrade_text
@@ -23,26 +22,6 @@ from upgrade_tool.passes import solver_type
 from upgrade_tool.passes.solver_type import TYPE_NAMES
 from upgrade_tool.reader import parse_tree
 from upgrade_tool.settings import Settings
-from upgrade_tool.source import Source
-
-
-def read_tsv(path: Path) -> dict[str, dict[str, str]]:
-    if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
-
-
-INDEX = read_tsv(GOLDEN / "INDEX.tsv")
-MANIFEST = read_tsv(CORPUS / "MANIFEST.tsv")
-
-
-def corpus_text(name: str) -> str:
-    return Source.from_bytes((CORPUS / name).read_bytes()).text
-
-
-def golden(version: str, name: str) -> str:
-    return (GOLDEN / version / name).read_bytes().decode("utf-8")
 
 
 def inline_nets(solver: caffe_pb2.SolverParameter) -> list[caffe_pb2.NetParameter]:
@@ -59,10 +38,6 @@ def holds_a_legacy_net(name: str) -> bool:
     )
 
 
-def tags(name: str) -> set[str]:
-    return set(MANIFEST[name]["categories"].split(","))
-
-
 # bn-upgrade refuses text that is not UTF-8 (a deviation tested with the other corpus tests).
 ACCEPTED = sorted(
     name
@@ -70,7 +45,6 @@ ACCEPTED = sorted(
     if row["kind"] == "solver" and row["seed_rc"] == "0" and "h:non-utf8" not in tags(name)
 )
 LEGACY_INLINE = [name for name in ACCEPTED if holds_a_legacy_net(name)]
-PARITY = [name for name in ACCEPTED if name not in LEGACY_INLINE]
 WITH_SOLVER_TYPE = {
     name: tag.split("=")[1] for name in MANIFEST for tag in tags(name) if tag.startswith("f:solver_type=")
 }
@@ -80,21 +54,13 @@ def by_name(names: list[str]) -> list[Any]:
     return [pytest.param(name, id=name) for name in sorted(names)]
 
 
-@pytest.mark.skipif(not INDEX, reason=f"the shared golden outputs are not at {GOLDEN}")
+@needs_corpus
 def test_the_corpus_groups_are_what_the_index_says() -> None:
     assert len(ACCEPTED) == 55
     assert LEGACY_INLINE == [
         "ducha-aiki__caffenet-benchmark/prototxt/caffenet_lsuv_no_lrn_BatchNormAfter_tanh.prototxt"
     ]
     assert len(WITH_SOLVER_TYPE) == 45
-
-
-@pytest.mark.parametrize("name", by_name(PARITY))
-@pytest.mark.parametrize(("bn_style", "version"), [("strip", "seed"), ("zero", "master")])
-def test_matches_caffes_solver_upgrade(name: str, bn_style: str, version: str) -> None:
-    result = upgrade_text(corpus_text(name), output_format="canonical", bn_style=bn_style)
-    assert result.kind is Kind.SOLVER
-    assert result.text == golden(version, name)
 
 
 @pytest.mark.parametrize("name", by_name(LEGACY_INLINE))
@@ -257,7 +223,6 @@ def test_a_net_inside_a_solver_gets_the_net_passes() -> None:
 
 
 def test_an_inline_v1_net_is_upgraded_before_its_input_fields() -> None:
-    pytest.importorskip("upgrade_tool.passes.v1_to_v2", reason="the V1 pass is not written yet")
     text = (
         "solver_type: NESTEROV\ntrain_net_param {\n  input: 'data'\n  input_shape { dim: 1 dim: 2 }\n"
         '  layers { name: "relu" type: RELU bottom: "data" top: "data" }\n}\n'

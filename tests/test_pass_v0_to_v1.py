@@ -6,19 +6,18 @@
   case where Caffe aborts instead is a one-line error at the offending layer.
 - Preserving output replaces each V0 block with V1 fields, keeping value
   spellings, comments, line endings, one-line layers and fork fields.
-- Canonical output equals what Caffe wrote (golden/seed and golden/master) for
-  every corpus V0 net Caffe accepted, once the other passes the file needs exist.
+- Corpus V0 nets: preserving output keeps the comments and renders as Caffe's
+  net; where Caffe aborts, a one-line error; fork nets keep their fork fields.
+
+Canonical parity with Caffe's output for the corpus lives in tests/test_corpus.py.
 """
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, GOLDEN
+from conftest import INDEX, MANIFEST, corpus_text, golden, needs_corpus, tags
 from google.protobuf.descriptor import FieldDescriptor
 
 from upgrade_tool import InputError, caffe_pb2, upgrade_text
@@ -29,7 +28,6 @@ from upgrade_tool.passes import PassResult
 from upgrade_tool.passes.v0_to_v1 import HOMES, IGNORED, UNSIGNED_IN_V1, V0_TYPES, home, upgrade
 from upgrade_tool.pipeline import parse_document
 from upgrade_tool.settings import Settings
-from upgrade_tool.source import Source
 
 V1 = caffe_pb2.V1LayerParameter
 
@@ -553,24 +551,7 @@ def test_a_binary_v0_model_is_converted_without_text_edits() -> None:
 
 # -- the corpus -----------------------------------------------------------------------
 
-HAS_CORPUS = (GOLDEN / "INDEX.tsv").is_file() and (CORPUS / "MANIFEST.tsv").is_file()
-needs_corpus = pytest.mark.skipif(not HAS_CORPUS, reason=f"no shared corpus at {CORPUS.parent}")
-
-# golden/INDEX.tsv names Caffe's passes; these are the modules that do them here.
-PASS_MODULES = {"V0": "v0_to_v1", "data_transform": "data_transform", "V1": "v1_to_v2", "input": "input_fields"}
-PASS_MODULES |= {"batchnorm": "batchnorm"}
-
-
-def read_tsv(path: Path) -> dict[str, dict[str, str]]:
-    if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
-
-
-INDEX = read_tsv(GOLDEN / "INDEX.tsv")
-MANIFEST = read_tsv(CORPUS / "MANIFEST.tsv")
-V0_NETS = sorted(name for name, row in MANIFEST.items() if "d" in row["categories"].split(","))
+V0_NETS = sorted(name for name in MANIFEST if "d" in tags(name))
 ACCEPTED = [name for name in V0_NETS if INDEX[name]["seed_rc"] == "0"]
 ABORTED = [name for name in V0_NETS if INDEX[name]["seed_rc"] == "-6"]
 REFUSED = [name for name in V0_NETS if INDEX[name]["seed_rc"] == "2"]  # fork fields protobuf could not parse
@@ -580,17 +561,6 @@ def by_path(names: list[str]) -> list[Any]:
     return [pytest.param(name, id=name) for name in names]
 
 
-def corpus_text(name: str) -> str:
-    return Source.from_bytes((CORPUS / name).read_bytes()).text
-
-
-def skip_unless_passes_exist(name: str) -> None:
-    for caffe_pass in INDEX[name]["seed_passes"].split(","):
-        module = PASS_MODULES.get(caffe_pass)
-        if module and importlib.util.find_spec(f"upgrade_tool.passes.{module}") is None:
-            pytest.skip(f"needs the {module} pass, which is not written yet")
-
-
 @needs_corpus
 def test_the_corpus_has_the_v0_nets_this_file_measures() -> None:
     assert (len(V0_NETS), len(ACCEPTED), len(ABORTED), len(REFUSED)) == (40, 31, 2, 7)
@@ -598,22 +568,12 @@ def test_the_corpus_has_the_v0_nets_this_file_measures() -> None:
 
 @needs_corpus
 @pytest.mark.parametrize("name", by_path(ACCEPTED))
-@pytest.mark.parametrize(("bn_style", "golden"), [("strip", "seed"), ("zero", "master")])
-def test_canonical_output_is_what_caffe_wrote(name: str, bn_style: str, golden: str) -> None:
-    skip_unless_passes_exist(name)
-    result = upgrade_text(corpus_text(name), output_format="canonical", bn_style=bn_style)
-    assert result.text == (GOLDEN / golden / name).read_text(encoding="utf-8")
-
-
-@needs_corpus
-@pytest.mark.parametrize("name", by_path(ACCEPTED))
 def test_preserving_output_is_the_same_net_with_the_comments_kept(name: str) -> None:
-    skip_unless_passes_exist(name)
     text = corpus_text(name)
     result = upgrade_text(text)
     assert not result.notices, "V0 nets are upgraded as text edits, not rewritten"
     again = upgrade_text(result.text, output_format="canonical")
-    assert again.text == (GOLDEN / "seed" / name).read_text(encoding="utf-8")
+    assert again.text == golden("seed", name)
     comments = [line.strip() for line in text.splitlines() if line.strip().startswith("#")]
     assert comments == [line.strip() for line in result.text.splitlines() if line.strip().startswith("#")]
 

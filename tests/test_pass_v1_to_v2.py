@@ -1,92 +1,33 @@
 """The V1 -> V2 pass: `layers { type: CONVOLUTION blobs_lr: 1 }` -> `layer { type: "Convolution" param { } }`.
 
-- Canonical output equals what Caffe wrote (golden/seed and golden/master) for every
-  corpus V1 net Caffe accepted, once the other passes the file needs exist.
 - Preserving output, case by case: only the V1 spellings change; comments, line
   endings, one-line layers and unknown fork fields stay as they were written.
 - Fork V1 types are findings at the layer, never guesses; `--v1-type` maps them.
 - Every V1 file of the corpus upgrades in preserving mode with the proof holding.
+
+Canonical parity with Caffe's output for the corpus lives in tests/test_corpus.py.
 """
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, GOLDEN, assert_parses_independently
+from conftest import MANIFEST, assert_parses_independently, corpus_text, needs_corpus, tags
 
 from upgrade_tool import InputError, Result, caffe_pb2, upgrade_text
 from upgrade_tool.binary import upgrade_binary
 from upgrade_tool.document import Document
 from upgrade_tool.edits import apply_edits
-from upgrade_tool.passes import PASS_ORDER, PassResult
+from upgrade_tool.passes import PassResult
 from upgrade_tool.passes.v1_to_v2 import V1_TYPES, upgrade
 from upgrade_tool.pipeline import parse_document, upgrade_source
 from upgrade_tool.settings import OutputFormat, Settings
 from upgrade_tool.source import Source
 
-HAS_CORPUS = (GOLDEN / "INDEX.tsv").is_file() and (CORPUS / "MANIFEST.tsv").is_file()
-needs_corpus = pytest.mark.skipif(not HAS_CORPUS, reason=f"no shared corpus at {CORPUS.parent}")
-
-# golden/INDEX.tsv names Caffe's passes; these are the modules that do them here.
-PASS_MODULES = {"V0": "v0_to_v1", "data_transform": "data_transform", "V1": "v1_to_v2", "input": "input_fields"}
-PASS_MODULES |= {"batchnorm": "batchnorm", "latest": "batchnorm"}
-
-
-def read_tsv(path: Path) -> dict[str, dict[str, str]]:
-    if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
-
-
-INDEX = read_tsv(GOLDEN / "INDEX.tsv")
-MANIFEST = read_tsv(CORPUS / "MANIFEST.tsv")
-
-
-def missing_passes(caffe_passes: str) -> list[str]:
-    modules = [PASS_MODULES[name] for name in caffe_passes.split(",")]
-    assert all(module in PASS_ORDER for module in modules)
-    return [m for m in modules if importlib.util.find_spec(f"upgrade_tool.passes.{m}") is None]
-
-
-def accepted_files_with(caffe_pass: str) -> list[Any]:
-    rows = [row for row in INDEX.values() if row["seed_rc"] == "0" and caffe_pass in row["seed_passes"].split(",")]
-    return [
-        pytest.param(row["file"], row["seed_passes"], id=row["file"]) for row in sorted(rows, key=lambda r: r["file"])
-    ]
-
-
-def corpus_text(name: str) -> str:
-    return Source.from_bytes((CORPUS / name).read_bytes()).text
-
-
-def golden(version: str, name: str) -> str:
-    return (GOLDEN / version / name).read_bytes().decode("utf-8")
-
-
-@needs_corpus
-def test_the_corpus_has_the_v1_nets_the_readme_counts() -> None:
-    # Guards the parametrized tests below against an empty selection.
-    assert len(accepted_files_with("V1")) == 55
-    assert sum(row["seed_passes"] in ("V1", "data_transform,V1") for row in INDEX.values()) == 17
-
-
-@needs_corpus
-@pytest.mark.parametrize(("name", "caffe_passes"), accepted_files_with("V1"))
-@pytest.mark.parametrize(("bn_style", "version"), [("strip", "seed"), ("zero", "master")], ids=["seed", "master"])
-def test_canonical_output_is_what_caffe_wrote(name: str, caffe_passes: str, bn_style: str, version: str) -> None:
-    if missing := missing_passes(caffe_passes):
-        pytest.skip(f"needs passes not written yet: {', '.join(missing)}")
-    result = upgrade_text(corpus_text(name), output_format="canonical", bn_style=bn_style)
-    assert result.text == golden(version, name)
-
 
 def v1_corpus_files() -> list[Any]:
-    names = [name for name, row in MANIFEST.items() if "c" in row["categories"].split(",")]
+    names = [name for name in MANIFEST if "c" in tags(name)]
     return [pytest.param(name, id=name) for name in sorted(names)]
 
 
