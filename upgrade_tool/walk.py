@@ -44,14 +44,15 @@ def collect(paths: Sequence[str], selection: Selection) -> list[Target]:
 
 
 def _walk(root: str, selection: Selection) -> list[Target]:
-    real_root = os.path.realpath(root)
     found = []
     for relative in sorted(_files_below(root)):
         full = os.path.join(root, relative)
         if _excluded(relative, selection.exclude) or not _included(relative, selection.include):
             continue
-        if os.path.islink(full) and not _inside(os.path.realpath(full), real_root):
-            continue  # a link out of the tree: not ours to change
+        if os.path.islink(full):
+            # Out of the tree: not ours to change. Inside: the walk meets the file under its
+            # real path, where --exclude applies (a link must not bring back an excluded file).
+            continue
         if _not_text(full):
             continue
         found.append(Target(full, relative, False))
@@ -99,10 +100,6 @@ def _excluded(relative: str, exclude: Sequence[str]) -> bool:
     return _matches(relative, [p for p in exclude if not p.endswith("/")]) or any(
         _matches(str(parent), directories) for parent in parents if str(parent) != "."
     )
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _not_text(path: str) -> bool:
