@@ -368,8 +368,8 @@ def test_the_closing_summary_counts_outcomes_and_passes(tree: Path, mode: tuple[
     counts = {key: int(found[key]) for key in ("files", "upgraded", "current", "human", "failed")}
     assert counts == {"files": 9, "upgraded": 5, "current": 3, "human": 1, "failed": 1}
     assert stderr[at + 1 :] == [
-        "  BatchNorm: 4 files (9 param blocks removed, 3 param blocks zeroed, 4 layers)",
-        "  solver type: 1 file (1 solvers)",
+        "  BatchNorm: 4 files (param blocks removed: 9, param blocks zeroed: 3, layers: 4)",
+        "  solver type: 1 file (solvers: 1)",
     ]
 
 

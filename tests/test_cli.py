@@ -296,7 +296,7 @@ def test_several_files_end_with_a_summary(tmp_path: Path) -> None:
     lines = completed.stderr.splitlines()
     assert lines[0].startswith("bad.prototxt:3:3: unknown field 'nme'")
     assert lines[2].startswith("2 files scanned: 1 upgraded, 0 already up to date, 0 need a human, 1 failed (")
-    assert lines[3] == "  BatchNorm: 1 file (9 param blocks removed, 3 layers)"
+    assert lines[3] == "  BatchNorm: 1 file (param blocks removed: 9, layers: 3)"
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def summary(reports: Sequence[FileReport], job: Job, seconds: float) -> list[str
     parts.append(f"{count(Status.FAILED, Status.INTERNAL)} failed")
     lines = [f"{_count(len(reports), 'file')} scanned: {', '.join(parts)} ({seconds:.1f} s)."]
     for name, files, totals in pass_totals(reports):
-        detail = ", ".join(f"{value} {key}" for key, value in totals.items() if value)
+        detail = ", ".join(f"{key}: {value}" for key, value in totals.items() if value)
         lines.append(f"  {name}: {_count(files, 'file')}" + (f" ({detail})" if detail else ""))
     return lines
 
