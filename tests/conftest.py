@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from google.protobuf import text_format
 
 from upgrade_tool import Kind, Result, caffe_pb2, upgrade_text

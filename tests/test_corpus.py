@@ -14,7 +14,6 @@ INDEX, never from what the tool itself does.
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 import subprocess
@@ -30,7 +29,6 @@ from google.protobuf.message import Message
 from upgrade_tool import InputError, Kind, Result, caffe_pb2, check_idempotent, upgrade_text
 from upgrade_tool.pipeline import parse_document
 from upgrade_tool.settings import OutputFormat, Settings
-from upgrade_tool.source import Source
 
 if not (CORPUS / "MANIFEST.tsv").is_file() or not (GOLDEN / "INDEX.tsv").is_file():
     pytest.skip(

@@ -21,7 +21,7 @@ from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from upgrade_tool.errors import InputError
-from upgrade_tool.reader import Field, Scalar
+from upgrade_tool.reader import Field, Scalar, clip
 
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -36,6 +36,8 @@ _INT_RANGES = {
     FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
 }
 _FLOAT_TYPES = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
+_INTEGER_DIGITS = 22  # the most any 64-bit value needs (in octal), leading zeros aside
+TOO_BIG = 1 << 64  # out of every integer range
 _FLOAT_WORDS = {"inf": float("inf"), "infinity": float("inf"), "nan": float("nan")}
 _BOOL_WORDS = {"true": True, "True": True, "t": True, "false": False, "False": False, "f": False}
 _SIMPLE_ESCAPES = {
@@ -58,6 +60,10 @@ class Unknown:
     node: Field
 
 
+# Field descriptors by name, per message descriptor: a plain dict is faster than upb's map.
+_FIELDS: dict[Any, dict[str, FieldDescriptor]] = {}
+
+
 @dataclass(frozen=True)
 class Bound:
     """A message built from a tree, and the nodes it had to leave out."""
@@ -69,6 +75,7 @@ class Bound:
 def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True) -> Bound:
     """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid."""
     unknown: list[Unknown] = []
+    unknown_values: set[tuple[Path, str]] = set()  # singular fields given a value the schema does not know
     # Depth first, in document order, so the first error in the text is the one raised.
     stack: list[tuple[Message, Iterator[Field], Path]] = [(message, iter(tree), ())]
     while stack:
@@ -78,6 +85,8 @@ def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True)
             stack.pop()
             continue
         nested = _bind_field(target, node, text, strict)
+        if unknown_values or isinstance(nested, Field):
+            _refuse_second_unknown(target, node, path, nested, unknown_values)
         if isinstance(nested, Field):
             unknown.append(Unknown(path, nested))
         elif nested is not None:
@@ -92,10 +101,13 @@ def _bind_field(
 ) -> tuple[Message, tuple[str, int]] | Field | None:
     """Set one field; return the nested message to fill next, or `node` if unknown."""
     descriptor = target.DESCRIPTOR
-    field = cast("FieldDescriptor | None", descriptor.fields_by_name.get(node.name))
+    fields = _FIELDS.get(descriptor)
+    if fields is None:
+        fields = _FIELDS[descriptor] = cast("dict[str, FieldDescriptor]", dict(descriptor.fields_by_name))
+    field = fields.get(node.name)
     if field is None:
         if strict:
-            raise InputError(f"unknown field {node.name!r} in {descriptor.full_name}", node.start)
+            raise InputError(f"unknown field {clip(node.name)!r} in {descriptor.full_name}", node.start)
         return node
     repeated = field.is_repeated
     if field.type == FieldDescriptor.TYPE_MESSAGE:
@@ -117,6 +129,14 @@ def _bind_field(
         if text[node.end - 1] == "]":
             raise InputError(f"{node.name!r} is not repeated: a list is not allowed", node.name_end)
         _refuse_second_value(target, node)
+    if len(node.values) == 1:  # the common case, without building a list
+        value = scalar_value(field, node.values[0], text)
+        if value is not None:
+            if repeated:
+                getattr(target, node.name).append(value)
+            else:
+                setattr(target, node.name, value)
+            return None
     values = [scalar_value(field, scalar, text) for scalar in node.values]
     if None in values:
         scalar = node.values[values.index(None)]
@@ -130,6 +150,20 @@ def _bind_field(
     return None
 
 
+def _refuse_second_unknown(
+    target: Message, node: Field, path: Path, nested: object, unknown_values: set[tuple[Path, str]]
+) -> None:
+    """A singular field kept with a value the schema does not know is given all the same: not twice."""
+    field = target.DESCRIPTOR.fields_by_name.get(node.name)
+    if field is None or field.is_repeated:
+        return
+    key = (path, node.name)
+    if key in unknown_values:
+        raise InputError(f"{node.name!r} is given more than once (it is not repeated)", node.start)
+    if isinstance(nested, Field):
+        unknown_values.add(key)
+
+
 def _refuse_second_value(target: Message, node: Field) -> None:
     if target.HasField(node.name):
         raise InputError(f"{node.name!r} is given more than once (it is not repeated)", node.start)
@@ -137,7 +171,7 @@ def _refuse_second_value(target: Message, node: Field) -> None:
 
 def _unknown_enum_message(field: FieldDescriptor, scalar: Scalar, text: str) -> str:
     enum = _enum_of(field)
-    return f"unknown value {text[scalar.start : scalar.end]!r} for {field.name!r} (enum {enum.full_name})"
+    return f"unknown value {clip(text[scalar.start : scalar.end])!r} for {field.name!r} (enum {enum.full_name})"
 
 
 def _enum_of(field: FieldDescriptor) -> EnumDescriptor:
@@ -171,23 +205,33 @@ def _type_name(field: FieldDescriptor) -> str:
 
 
 def _parse_integer(word: str) -> int | None:
+    """The integer a number token spells, or None; `TOO_BIG` past any 64-bit range."""
     if not word or word[0] not in "0123456789":
         return None
     if word[:2] in ("0x", "0X"):
-        return int(word[2:], 16)
-    if len(word) > 1 and word[0] == "0":
-        return int(word, 8) if all(c in "01234567" for c in word) else None
-    return int(word) if word.isdigit() else None
+        base, digits = 16, word[2:]
+    elif len(word) > 1 and word[0] == "0":
+        if not all(c in "01234567" for c in word):
+            return None
+        base, digits = 8, word
+    elif word.isdigit():
+        base, digits = 10, word
+    else:
+        return None
+    if len(digits.lstrip("0")) > _INTEGER_DIGITS:  # and Python refuses to convert thousands of digits
+        return TOO_BIG
+    return int(digits, base)
 
 
 def _integer_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int:
     number = _parse_integer(word) if scalar.kind == "number" else None
     if number is None:
-        raise InputError(f"{field.name!r} takes an integer, found {word!r}", scalar.start)
+        raise InputError(f"{field.name!r} takes an integer, found {clip(word)!r}", scalar.start)
     value = -number if scalar.negative else number
     low, high = _INT_RANGES[field.type]
     if not low <= value <= high:
-        raise InputError(f"{value} is out of range for {field.name!r}", scalar.start)
+        shown = clip(word) if number == TOO_BIG else str(value)
+        raise InputError(f"{shown} is out of range for {field.name!r}", scalar.start)
     return value
 
 
@@ -195,9 +239,9 @@ def _float_value(field: FieldDescriptor, scalar: Scalar, word: str) -> float:
     if scalar.kind == "ident":
         value = _FLOAT_WORDS.get(word.lower())
         if value is None:
-            raise InputError(f"{field.name!r} takes a number, found {word!r}", scalar.start)
+            raise InputError(f"{field.name!r} takes a number, found {clip(word)!r}", scalar.start)
     elif len(word) > 1 and word[0] == "0" and word[1] not in ".eEfF":
-        raise InputError(f"{field.name!r} takes a decimal number, found {word!r}", scalar.start)
+        raise InputError(f"{field.name!r} takes a decimal number, found {clip(word)!r}", scalar.start)
     else:
         value = float(word.rstrip("fF"))
     if math.isnan(value):
@@ -211,7 +255,7 @@ def _bool_value(field: FieldDescriptor, scalar: Scalar, word: str) -> bool:
             return _BOOL_WORDS[word]
         if scalar.kind == "number" and _parse_integer(word) in (0, 1):
             return _parse_integer(word) == 1
-    raise InputError(f"{field.name!r} takes true or false, found {word!r}", scalar.start)
+    raise InputError(f"{field.name!r} takes true or false, found {clip(word)!r}", scalar.start)
 
 
 def _enum_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int | None:
@@ -229,6 +273,10 @@ def _enum_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int | None
 def _string_value(field: FieldDescriptor, scalar: Scalar, text: str) -> str | bytes:
     if scalar.kind != "string":
         raise InputError(f"{field.name!r} takes a quoted string", scalar.start)
+    if len(scalar.pieces) == 1 and field.type == FieldDescriptor.TYPE_STRING:
+        body = text[scalar.start + 1 : scalar.end - 1]
+        if "\\" not in body:  # the common case: nothing to unescape, already text
+            return body
     data = b"".join(unescape(text[start + 1 : end - 1], start + 1) for start, end in scalar.pieces)
     if field.type == FieldDescriptor.TYPE_BYTES:
         return data

@@ -20,15 +20,16 @@ from upgrade_tool.errors import InputError
 
 _TOKEN = re.compile(
     r"""
-    (?:[ \t\r\n\v\f]+|\#[^\n]*)*+            # spaces and comments, never given back
+    (?:[ \t\r\n\v\f]+|\#[^\n\x00]*)*+        # spaces and comments, never given back
     (?:
       ([A-Za-z_][A-Za-z0-9_]*)                # 1: identifier
-    | ((?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fF]?
-       |0[xX][0-9A-Fa-f]+|0[0-7]+)
-      (?![0-9A-Za-z_.])                       # 2: number
-    | ("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')  # 3: string
+    | ((?:(?:0|[1-9][0-9]*+)(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?[0-9]++)?+[fF]?+
+       |0[xX][0-9A-Fa-f]++|0[0-7]++)
+      (?![0-9A-Za-z_.])                       # 2: number (possessive: a long bad one fails at once)
+    | ("[^"\\\n\x00]*+(?:\\[^\n\x00][^"\\\n\x00]*+)*+"
+      |'[^'\\\n\x00]*+(?:\\[^\n\x00][^'\\\n\x00]*+)*+')  # 3: string (runs, not a state per character)
     | ([{}<>\[\]:;,\-])                       # 4: symbol
-    | ((?:[0-9]|\.[0-9])(?:[0-9A-Za-z_.]|(?<=[eE])[+-])*)  # 5: malformed number
+    | ((?:[0-9]|\.[0-9])(?:[0-9A-Za-z_.]++|(?<=[eE])[+-])*+)  # 5: malformed number
     | ([\s\S])                                # 6: anything else
     | (\Z)                                    # 7: the end, after trailing spaces and comments
     )
@@ -104,17 +105,31 @@ def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
         elif group is not None and group < 4:
             add_kind(_KIND[group])
         elif group == 5:
-            raise InputError(f"invalid number {text[start:end]!r}", start)
+            raise InputError(f"invalid number {clip(text[start:end])!r}", start)
         elif group == 7:
             break
         else:
-            raise InputError(_bad_character_message(text[start]), start)
+            raise _bad_character(text, start)
         add_start(start)
         add_end(end)
     kinds.append("")
     starts.append(len(text))
     ends.append(len(text))
     return kinds, starts, ends
+
+
+def clip(word: str, limit: int = 40) -> str:
+    """A word from the input as a message may quote it: a huge one is cut short."""
+    return word if len(word) <= limit else f"{word[:limit]}... ({len(word)} characters)"
+
+
+def _bad_character(text: str, start: int) -> InputError:
+    if text[start] in "\"'":  # a string that does not end: at a NUL byte, or at the end of its line
+        line_end = text.find("\n", start)
+        nul = text.find("\x00", start, len(text) if line_end < 0 else line_end)
+        if nul >= 0:
+            return InputError(_bad_character_message("\x00"), nul)
+    return InputError(_bad_character_message(text[start]), start)
 
 
 def _bad_character_message(ch: str) -> str:
@@ -174,7 +189,7 @@ def parse_tree(text: str) -> list[Field]:
             elif kind == "[":
                 i = _parse_scalar_list(text, kinds, starts, ends, i, field)
             elif not colon:
-                raise InputError(f"expected ':' or '{{' after field name {field.name!r}", starts[i])
+                raise InputError(f"expected ':' or '{{' after field name {clip(field.name)!r}", starts[i])
             else:
                 scalar, i = _parse_scalar(text, kinds, starts, ends, i)
                 field.values = [scalar]

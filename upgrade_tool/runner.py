@@ -8,6 +8,8 @@ returns the reports in the targets' order: the same reports whatever `jobs` is.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import difflib
 import multiprocessing
 import os
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from upgrade_tool.binary import is_binary_path, upgrade_binary
 from upgrade_tool.document import Kind
@@ -103,26 +106,38 @@ def exit_code(reports: Sequence[FileReport], job: Job) -> int:
 def run(
     targets: Sequence[Target], job: Job, jobs: int, on_done: Callable[[int, FileReport], None] | None = None
 ) -> list[FileReport]:
-    """Process every target; `on_done(count, report)` after each (for progress)."""
+    """Process every target; `on_done(count, report)` after each (for progress).
+
+    Interrupted (KeyboardInterrupt, which SIGTERM raises too), workers finish
+    the file in hand and skip the rest before it propagates; in this process,
+    a write in progress is undone. Either way no file is left half-done.
+    """
     reports: list[FileReport | None] = [None] * len(targets)
     pooled = [i for i, t in enumerate(targets) if t.path != STDIN]
     in_parent = [i for i, t in enumerate(targets) if t.path == STDIN]
     done = 0
     if jobs > 1 and len(pooled) > 1:
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        pool = context.Pool(min(jobs, len(pooled)), initializer=_worker_setup)
+        stop = context.RawValue(ctypes.c_bool, False)
+        held = _hold_interrupts()  # a pool half-built when Ctrl-C lands could not be shut down
         try:
+            pool = context.Pool(min(jobs, len(pooled)), initializer=_worker_setup, initargs=(stop,))
+        except BaseException:
+            _release_interrupts(held)
+            raise
+        try:
+            _release_interrupts(held)
             work = [(i, targets[i], job) for i in pooled]
             for index, report in pool.imap_unordered(_process_indexed, work, chunksize=2):
                 reports[index] = report
                 done += 1
                 if on_done is not None:
                     on_done(done, report)
-            pool.close()
         except BaseException:
-            pool.terminate()  # workers unwind their writes (SIGTERM), then exit
+            stop.value = True  # workers finish the file in hand, skip the rest and exit
             raise
         finally:
+            pool.close()
             pool.join()
     else:
         in_parent = list(range(len(targets)))
@@ -134,41 +149,54 @@ def run(
     return [report for report in reports if report is not None]
 
 
-_busy = False  # in a worker: a file is being processed (and may be mid-write)
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+_stop: Any = None  # in a worker: the flag the parent raises to end the batch
+_parent = 0  # in a worker: the parent's pid (if it dies, the batch is over too)
+_stopping = False  # this process is already unwinding after SIGINT or SIGTERM
 
 
-def _worker_setup() -> None:
-    # The parent handles Ctrl-C and ends the pool with SIGTERM; a worker then
-    # unwinds (a write in progress removes its temp file) and exits quietly.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _worker_stop)
+def _worker_setup(stop: Any) -> None:
+    # A worker is never interrupted: stopping one mid-operation could leave a
+    # pool lock held or a message half-sent, and the parent waiting for ever.
+    # Ctrl-C and SIGTERM are the parent's; it raises `stop` instead.
+    global _stop, _parent
+    _stop, _parent = stop, os.getppid()
+    for signum in _INTERRUPTS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
-def _worker_stop(signum: int, frame: FrameType | None) -> None:
-    if _busy:
-        raise KeyboardInterrupt
-    os._exit(Exit.INTERRUPTED)
+def _process_indexed(item: tuple[int, Target, Job]) -> tuple[int, FileReport]:
+    index, target, job = item
+    if _stop.value or os.getppid() != _parent:  # the batch was stopped: leave this file untouched
+        return index, FileReport(target.path, Status.FAILED, error=f"{target.path}: interrupted")
+    return index, process(target, job)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    global _stopping
+    if _stopping:  # already unwinding: a second signal must not cut the cleanup short
+        return
+    _stopping = True
     raise KeyboardInterrupt
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM behaves like Ctrl-C: unwind, let writes clean up, exit 130."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    """SIGINT and SIGTERM: unwind, let writes clean up, exit 130 (a repeated signal waits for that)."""
+    global _stopping
+    _stopping = False
+    for signum in _INTERRUPTS:
+        signal.signal(signum, _raise_interrupt)
 
 
-def _process_indexed(item: tuple[int, Target, Job]) -> tuple[int, FileReport]:
-    global _busy
-    index, target, job = item
-    _busy = True
-    try:
-        return index, process(target, job)
-    except KeyboardInterrupt:
-        os._exit(Exit.INTERRUPTED)  # the write, if any, has been undone
-    finally:
-        _busy = False
+def _hold_interrupts() -> set[int] | None:
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS))
+
+
+def _release_interrupts(held: set[int] | None) -> None:
+    if held is not None and hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def process(target: Target, job: Job) -> FileReport:
@@ -269,11 +297,30 @@ def _deliver(
             _to_stdout(pieces if changed else [snapshot.data])
             return ()
         if changed:
-            if job.backup:
-                replace_file(Path(target.path + job.backup), [snapshot.data])
-            replace_file(Path(target.path), pieces, snapshot)
+            _replace_with_backup(target.path, pieces, snapshot, job.backup)
             return (target.path,)
     return ()
+
+
+def _replace_with_backup(
+    path: str, pieces: Sequence[bytes | memoryview], snapshot: Snapshot, suffix: str | None
+) -> None:
+    """Write in place; with --backup, the original's bytes go to PATH+SUFFIX first.
+
+    If the file itself cannot be written (or the run is interrupted), a backup
+    this run created is removed again: the original is still where it was.
+    """
+    backup = Path(path + suffix) if suffix else None
+    created = backup is not None and not os.path.lexists(backup)
+    if backup is not None:
+        replace_file(backup, [snapshot.data], like=Path(path))  # as private as the original
+    try:
+        replace_file(Path(path), pieces, snapshot)
+    except BaseException:
+        if backup is not None and created:
+            with contextlib.suppress(OSError):
+                os.unlink(backup)
+        raise
 
 
 def _make_parent(destination: str) -> None:

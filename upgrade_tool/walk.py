@@ -71,12 +71,16 @@ def other_files(root: str, selection: Selection) -> Iterator[str]:
 
 
 def _files_below(root: str) -> Iterator[str]:
-    """Relative paths of files below `root`, skipping hidden entries; links to dirs not followed."""
+    """Relative paths of files below `root`, skipping hidden entries; links to dirs not followed.
+
+    FIFOs, sockets and devices are skipped: reading one could wait or run for ever.
+    """
     for directory, subdirs, files in os.walk(root, followlinks=False):
         subdirs[:] = [name for name in subdirs if not name.startswith(".")]
         base = os.path.relpath(directory, root)
         for name in files:
-            if not name.startswith("."):
+            full = os.path.join(directory, name)
+            if not name.startswith(".") and (os.path.islink(full) or os.path.isfile(full)):
                 yield name if base == "." else os.path.join(base, name)
 
 
