@@ -367,6 +367,7 @@ def fuzz_with_atheris(args: argparse.Namespace) -> int:
     for index, (_, data) in enumerate(corpus):
         (seeds / f"{index:04d}").write_bytes(data)
     out = Path(args.out or tempfile.mkdtemp(prefix="bn-upgrade-fuzz-"))
+    out.mkdir(parents=True, exist_ok=True)
     settings = Settings()
 
     def one_input(data: bytes) -> None:
