@@ -290,6 +290,21 @@ def test_what_the_fuzzer_found_is_a_one_line_error(
     assert words in error["message"]
 
 
+def test_what_the_fuzzer_found_upgrades_keeping_both_fork_fields(tmp_path: Path) -> None:
+    # atheris: a V0 layer with a fork field of its own and one inside its weight_filler.
+    # The V0 upgrade moves the filler into convolution_param, after the layer's own
+    # fork field; both come out byte for byte, but the proof compared them in order
+    # and failed (internal error 123, nothing written).
+    text = 'layers {\n  layer {\n    type: "conv"\n    weight_filler {\n      tyre: "gaussian"\n    }\n'
+    text += "    weighp_decay: 1.\n  }\n}\n"
+    path = write(tmp_path / "v0.prototxt", text.encode())
+    run = bn_upgrade(path.name, cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    upgraded = path.read_text()
+    assert 'tyre: "gaussian"' in upgraded and "weighp_decay: 1." in upgraded
+    assert 'type: "Convolution"' in upgraded
+
+
 def test_an_enum_number_of_5000_digits_is_quoted_in_part(tmp_path: Path) -> None:
     path = write(tmp_path / "enum.prototxt", ('layers { name: "a" type: ' + "9" * 5000 + " }\n").encode())
     error = one_line_error(bn_upgrade("--strict", path.name, cwd=tmp_path), path.name)
