@@ -363,11 +363,11 @@ def fuzz_with_atheris(args: argparse.Namespace) -> int:
         print("atheris is not installed (pip install atheris); run without --atheris", file=sys.stderr)
         return 2
     corpus = load_corpus(args.corpus, args.max_bytes)
-    seeds = Path(tempfile.mkdtemp(prefix="bn-upgrade-seeds-"))
-    for index, (_, data) in enumerate(corpus):
-        (seeds / f"{index:04d}").write_bytes(data)
     out = Path(args.out or tempfile.mkdtemp(prefix="bn-upgrade-fuzz-"))
-    out.mkdir(parents=True, exist_ok=True)
+    seeds = out / "corpus"  # libFuzzer grows it: kept beside the findings, to go on from later
+    seeds.mkdir(parents=True, exist_ok=True)
+    for index, (_, data) in enumerate(corpus):
+        (seeds / f"seed-{index:04d}").write_bytes(data)
     settings = Settings()
 
     def one_input(data: bytes) -> None:
