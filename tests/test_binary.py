@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 import upgrade_tool.binary
 from upgrade_tool import InputError, SelfCheckError, caffe_pb2, upgrade_text
 from upgrade_tool.binary import BinaryResult, upgrade_binary
+from upgrade_tool.codes import Code
 from upgrade_tool.document import Document, Kind
 from upgrade_tool.passes import PassResult, UpgradePass, all_passes
 from upgrade_tool.settings import BnStyle, Settings
@@ -495,7 +496,7 @@ def test_a_pass_that_would_lose_data_is_stopped(
     error: type,
     words: str,
 ) -> None:
-    broken = UpgradePass("broken", "nothing", upgrade)
+    broken = UpgradePass("broken", "nothing", upgrade, Code("UP999", "broken", "a broken pass", ""))
     monkeypatch.setattr(upgrade_tool.binary, "all_passes", lambda: (broken,))
     with pytest.raises(error, match=words):
         upgrade_binary(data, Settings())

@@ -7,76 +7,82 @@ The Python API::
     result = upgrade_text(text, bn_style="strip")
     result.text        # the upgraded text
     result.changed     # True if any upgrade applied
+    result.changes     # what each pass did: .code, .name, .summary, .counts, .line, .column
     result.findings    # what needs a human, with .code, .message, .line, .column
     result.unknown_fields  # fork fields kept as written
 
 `upgrade_text` raises `InputError` for input that is not a valid Caffe net or
-solver (`.message`, `.line`, `.column`), and `SelfCheckError` if the tool's own
-proof of its output fails (a bug: please report it with the input attached).
+solver (`.code`, `.message`, `.line`, `.column`), `SchemaError` for a `proto`
+that cannot be used, and `SelfCheckError` if the tool's own proof of its output
+fails (a bug: please report it with the input attached).
+
+The names below are imported on first use, so `import upgrade_tool` is cheap.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from upgrade_tool.document import Kind
-from upgrade_tool.errors import InputError, SelfCheckError
-from upgrade_tool.pipeline import Located, Result, upgrade_source
-from upgrade_tool.settings import BnStyle, OutputFormat, Settings
-from upgrade_tool.source import Source
+__version__ = "0.2.0"
 
-__all__ = ["InputError", "Kind", "Located", "Result", "SelfCheckError", "check_idempotent", "upgrade_text"]
-__version__ = "0.1.0"
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "upgrade_text": "upgrade_tool.api",
+    "check_idempotent": "upgrade_tool.api",
+    "InputError": "upgrade_tool.errors",
+    "SelfCheckError": "upgrade_tool.errors",
+    "SchemaError": "upgrade_tool.schema",
+    "Kind": "upgrade_tool.document",
+    "Located": "upgrade_tool.pipeline",
+    "Change": "upgrade_tool.pipeline",
+    "Result": "upgrade_tool.pipeline",
+    "Settings": "upgrade_tool.settings",
+    "BnStyle": "upgrade_tool.settings",
+    "OutputFormat": "upgrade_tool.settings",
+    "BnStyleName": "upgrade_tool.settings",
+    "OutputFormatName": "upgrade_tool.settings",
+    "KindName": "upgrade_tool.settings",
+    "CodeSelection": "upgrade_tool.selection",
+}
+
+__all__ = [
+    "BnStyle",
+    "BnStyleName",
+    "Change",
+    "CodeSelection",
+    "InputError",
+    "Kind",
+    "KindName",
+    "Located",
+    "OutputFormat",
+    "OutputFormatName",
+    "Result",
+    "SchemaError",
+    "SelfCheckError",
+    "Settings",
+    "check_idempotent",
+    "upgrade_text",
+]
+
+if TYPE_CHECKING:
+    from upgrade_tool.api import check_idempotent, upgrade_text
+    from upgrade_tool.document import Kind
+    from upgrade_tool.errors import InputError, SelfCheckError
+    from upgrade_tool.pipeline import Change, Located, Result
+    from upgrade_tool.schema import SchemaError
+    from upgrade_tool.selection import CodeSelection
+    from upgrade_tool.settings import BnStyle, BnStyleName, KindName, OutputFormat, OutputFormatName, Settings
 
 
-def upgrade_text(
-    text: str,
-    *,
-    bn_style: str = "strip",
-    unsafe_fixes: bool = False,
-    output_format: str = "preserve",
-    strict: bool = False,
-    proto: str | None = None,
-    v1_types: dict[str, str] | None = None,
-    kind: str | None = None,
-) -> Result:
-    """Upgrade the text of a Caffe net or solver; the result is already proven.
-
-    `output_format="preserve"` (the default) edits the text only where an upgrade
-    applies and keeps fields the schema does not know; "canonical" prints the
-    net exactly as Caffe's own tools do (and treats unknown fields as errors).
-    `v1_types` maps fork V1 layer types, e.g. {"ROI_POOLING": "ROIPooling"};
-    `kind` is "net" or "solver" (default: told by content). A leading BOM is
-    accepted and kept.
-    """
-    settings = Settings(
-        BnStyle(bn_style),
-        unsafe_fixes,
-        OutputFormat(output_format),
-        strict,
-        proto,
-        tuple((v1_types or {}).items()),
-    )
-    bom = text.startswith("\ufeff")
-    source = Source(text[1:] if bom else text, bom)
-    try:
-        result = upgrade_source(source, settings, Kind(kind) if kind else None)
-    except InputError as exc:
-        exc.line, exc.column = source.position(exc.offset)
-        raise
-    if bom and settings.output_format is OutputFormat.PRESERVE:
-        result = dataclasses.replace(result, text="\ufeff" + result.text)
-    return result
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'upgrade_tool' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
-def check_idempotent(text: str, *, bn_style: str = "strip", output_format: str = "preserve") -> None:
-    """Raise `SelfCheckError` unless upgrading `text` is stable.
-
-    Upgrades `text`, then upgrades the output once more: the second run must
-    change nothing and reproduce the output byte for byte, and the output must
-    parse back to the upgraded message.
-    """
-    first = upgrade_text(text, bn_style=bn_style, output_format=output_format)
-    second = upgrade_text(first.text, bn_style=bn_style, output_format=output_format)
-    if second.changed or second.text != first.text:
-        raise SelfCheckError("a second run changes the output")
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

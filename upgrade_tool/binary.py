@@ -39,10 +39,11 @@ from google.protobuf.message import DecodeError, Message
 
 from upgrade_tool import caffe_pb2
 from upgrade_tool.binder import Path, Unknown
+from upgrade_tool.codes import Code, Level
 from upgrade_tool.document import Document, Kind
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.passes import Finding, all_passes
-from upgrade_tool.pipeline import Located, Result
+from upgrade_tool.pipeline import Change, Located, Result
 from upgrade_tool.reader import Field, Scalar
 from upgrade_tool.schema import load_schema
 from upgrade_tool.settings import Settings
@@ -70,6 +71,16 @@ if TYPE_CHECKING:
 
     Desc: TypeAlias = Descriptor | _UpbDescriptor
     FieldDesc: TypeAlias = FieldDescriptor | _UpbFieldDescriptor
+
+CODES = (
+    Code(
+        "BIN001",
+        "binary-not-a-net",
+        "a binary file holds a BlobProto (a mean file) or a BlobProtoVector, not a net",
+        "`.binaryproto` files are usually mean images. They have nothing to upgrade and are left as they are.",
+        level=Level.NOTE,
+    ),
+)
 
 BINARY_SUFFIXES = (".caffemodel", ".binaryproto")
 # Where the weights are: message name -> its `repeated BlobProto` field number.
@@ -99,26 +110,28 @@ class BinaryResult:
 
     output: tuple[Piece, ...] | None
     changed: bool
-    summaries: tuple[tuple[str, str], ...] = ()
-    counts: tuple[tuple[str, dict[str, int]], ...] = ()
+    changes: tuple[Change, ...] = ()
     findings: tuple[Located, ...] = ()
     unknown_fields: tuple[str, ...] = ()  # kept as they were, not validated
     blobs: int = 0  # blobs in the model, all carried over byte for byte
+
+    @property
+    def summaries(self) -> tuple[tuple[str, str], ...]:
+        return tuple((change.name, change.summary) for change in self.changes)
 
     def to_bytes(self) -> bytes | None:
         return None if self.output is None else b"".join(self.output)
 
     def report(self) -> Result:
         """The same outcome as a text `Result` (with no text), for reporting."""
-        return Result("", self.changed, Kind.NET, self.summaries, self.counts, self.findings, self.unknown_fields)
+        return Result("", self.changed, Kind.NET, self.changes, self.findings, self.unknown_fields)
 
 
 @dataclass(frozen=True)
 class _Run:
     net: Message
     changed: bool
-    summaries: tuple[tuple[str, str], ...]
-    counts: tuple[tuple[str, dict[str, int]], ...]
+    changes: tuple[Change, ...]
     findings: tuple[Located, ...]
 
 
@@ -145,11 +158,11 @@ def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> 
         raise InputError(f"{names[0]} is not in the schema (--strict)")
     run = _run_passes(net, settings)
     if not run.changed:
-        return BinaryResult(None, False, (), (), run.findings, names, len(blobs))
+        return BinaryResult(None, False, (), run.findings, names, len(blobs))
     views = [view[start:end] for start, end in blobs]
     pieces = _render(run.net, views)
     _prove(pieces, run.net, views, net_class, settings)
-    return BinaryResult(tuple(pieces), True, run.summaries, run.counts, run.findings, names, len(blobs))
+    return BinaryResult(tuple(pieces), True, run.changes, run.findings, names, len(blobs))
 
 
 def _reject_foreign(view: memoryview) -> None:
@@ -304,25 +317,22 @@ def _numbers(numbers: Sequence[int]) -> str:
 
 def _run_passes(net: Message, settings: Settings) -> _Run:
     """Every net pass in order, each on the last one's net; fields the schema lacks must survive."""
-    changed = False
-    summaries: list[tuple[str, str]] = []
-    counts: list[tuple[str, dict[str, int]]] = []
+    changes: list[Change] = []
     findings: list[Located] = []
     values, unknown = _unknown(net)
     for upgrade_pass in all_passes():
-        if upgrade_pass.kind is not Kind.NET:
+        if upgrade_pass.kind is not Kind.NET or not settings.codes.enabled(upgrade_pass.code):
             continue
         doc = Document(values, None, net, tuple(item for item, _ in unknown))
         outcome = upgrade_pass.upgrade(doc, settings)
-        findings.extend(_locate(finding) for finding in outcome.findings)
+        findings.extend(_locate(f) for f in outcome.findings if settings.codes.enabled_code(f.code))
         if not outcome.changed:
             continue
         new_values, after = _unknown(outcome.net)
         _require_kept(unknown, after, outcome.resolved, upgrade_pass.name)
-        net, values, unknown, changed = outcome.net, new_values, after, True
-        summaries.append((upgrade_pass.name, outcome.summary))
-        counts.append((upgrade_pass.name, outcome.counts))
-    return _Run(net, changed, tuple(summaries), tuple(counts), tuple(findings))
+        net, values, unknown = outcome.net, new_values, after
+        changes.append(Change(upgrade_pass.code.code, upgrade_pass.name, outcome.summary, outcome.counts))
+    return _Run(net, bool(changes), tuple(changes), tuple(findings))
 
 
 def _unknown(net: Message) -> tuple[str, list[_Kept]]:

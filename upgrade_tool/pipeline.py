@@ -42,14 +42,25 @@ class Located:
 
 
 @dataclass(frozen=True)
+class Change:
+    """What one pass did to the net, and the first place in the input it changed."""
+
+    code: str  # the pass's code, e.g. "UP005"
+    name: str  # the pass's name, e.g. "BatchNorm"
+    summary: str  # e.g. "removed 9 param blocks in 3 layers"
+    counts: dict[str, int]
+    line: int = 0  # 1-based; 0 where there is no text (a binary model) or it cannot be placed
+    column: int = 0
+
+
+@dataclass(frozen=True)
 class Result:
     """The outcome of upgrading one text."""
 
     text: str  # the output text
     changed: bool  # some pass changed the net
     kind: Kind
-    summaries: tuple[tuple[str, str], ...] = ()  # (pass name, what it did), passes that acted
-    counts: tuple[tuple[str, dict[str, int]], ...] = ()
+    changes: tuple[Change, ...] = ()  # the passes that acted, in order
     findings: tuple[Located, ...] = ()
     unknown_fields: tuple[str, ...] = ()  # kept as they were written, not validated
     notices: tuple[str, ...] = ()  # e.g. that comments could not be kept
@@ -58,13 +69,21 @@ class Result:
     def needs_human(self) -> bool:
         return any(f.needs_human for f in self.findings)
 
+    @property
+    def summaries(self) -> tuple[tuple[str, str], ...]:
+        """(pass name, what it did) for each pass that acted."""
+        return tuple((change.name, change.summary) for change in self.changes)
+
+    @property
+    def counts(self) -> tuple[tuple[str, dict[str, int]], ...]:
+        return tuple((change.name, change.counts) for change in self.changes)
+
 
 @dataclass(frozen=True)
 class _Run:
     doc: Document
     changed: bool
-    summaries: tuple[tuple[str, str], ...]
-    counts: tuple[tuple[str, dict[str, int]], ...]
+    changes: tuple[Change, ...]
     findings: tuple[Located, ...]
     notices: tuple[str, ...]
 
@@ -106,7 +125,7 @@ def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None)
         if text != run.doc.text:
             _prove_canonical(text, run.doc, kind, settings)
     unknown = tuple(dict.fromkeys(_describe_unknown(doc, item.node) for item in doc.unknown))
-    return Result(text, run.changed, kind, run.summaries, run.counts, run.findings, unknown, run.notices)
+    return Result(text, run.changed, kind, run.changes, run.findings, unknown, run.notices)
 
 
 def _targets(doc: Document, kind: Kind, pass_kind: Kind) -> list[Path]:
@@ -119,21 +138,24 @@ def _targets(doc: Document, kind: Kind, pass_kind: Kind) -> list[Path]:
 
 
 def run_passes(doc: Document, kind: Kind, settings: Settings, source: Source | None = None) -> _Run:
-    """Run every pass in order; each change is applied to the text and proven."""
-    changed = False
-    summaries: list[tuple[str, str]] = []
-    counts: list[tuple[str, dict[str, int]]] = []
+    """Run every selected pass in order; each change is applied to the text and proven."""
+    changes: list[Change] = []
     findings: list[Located] = []
     notices: list[str] = []
     history: list[list[Edit] | None] = []  # None: the text was replaced whole
+    enabled = settings.codes.enabled
     for upgrade_pass in all_passes():
+        if not enabled(upgrade_pass.code):
+            continue
         for path in _targets(doc, kind, upgrade_pass.kind):
             outcome = upgrade_pass.upgrade(doc.view(path), settings)
             for finding in outcome.findings:
-                findings.append(_locate(finding, path, doc, history, source))
+                if settings.codes.enabled_code(finding.code):
+                    findings.append(_locate(finding, path, doc, history, source))
             if not outcome.changed:
                 continue
             expected = graft(doc.message, path, outcome.net)
+            line, column = _first_change(outcome.edits, doc, path, history, source)
             if outcome.edits is None:
                 new_doc = _rewrite_canonically(doc, expected, kind, settings, upgrade_pass.name)
                 notices.append(f"comments and layout could not be kept ({upgrade_pass.name} rewrites the whole net)")
@@ -143,10 +165,34 @@ def run_passes(doc: Document, kind: Kind, settings: Settings, source: Source | N
                 _require_same(new_doc, expected, doc, upgrade_pass.name, outcome.resolved)
                 history.append(list(outcome.edits))
             doc = new_doc
-            changed = True
-            summaries.append((upgrade_pass.name, outcome.summary))
-            counts.append((upgrade_pass.name, outcome.counts))
-    return _Run(doc, changed, tuple(summaries), tuple(counts), tuple(findings), tuple(dict.fromkeys(notices)))
+            change = Change(upgrade_pass.code.code, upgrade_pass.name, outcome.summary, outcome.counts, line, column)
+            changes.append(change)
+    return _Run(doc, bool(changes), tuple(changes), tuple(findings), tuple(dict.fromkeys(notices)))
+
+
+def _first_change(
+    edits: tuple[Edit, ...] | None,
+    doc: Document,
+    path: Path,
+    history: list[list[Edit] | None],
+    source: Source | None,
+) -> tuple[int, int]:
+    """Line and column in the input of the first text a pass changes (its target's start if it rewrites all)."""
+    if edits:
+        offset: int | None = min(edit.start for edit in edits)
+    else:
+        node = doc.node(path) if path else None
+        offset = node.start if node is not None else 0
+    return _input_position(offset, history, source)
+
+
+def _input_position(offset: int | None, history: list[list[Edit] | None], source: Source | None) -> tuple[int, int]:
+    """An offset in the current text, mapped back through the edits to the input's line and column."""
+    for edits in reversed(history):
+        offset = None if edits is None or offset is None else map_back(offset, edits)
+    if source is None or offset is None:
+        return 0, 0
+    return tuple(source.position(offset))  # type: ignore[return-value]
 
 
 def _rewrite_canonically(doc: Document, expected: Message, kind: Kind, settings: Settings, name: str) -> Document:
@@ -201,10 +247,7 @@ def _locate(
 ) -> Located:
     """Place a finding at its node, mapped back through the edits to the input's own text."""
     node = doc.node(root + finding.path)
-    offset: int | None = node.start if node is not None else None
-    for edits in reversed(history):
-        offset = None if edits is None or offset is None else map_back(offset, edits)
-    line, column = source.position(offset) if source is not None and offset is not None else (0, 0)
+    line, column = _input_position(node.start if node is not None else None, history, source)
     return Located(finding.code, finding.message, line, column, finding.needs_human)
 
 

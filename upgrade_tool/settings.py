@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
+
+from upgrade_tool.selection import DEFAULT, CodeSelection
+
+# The spellings the Python API takes (mypy catches `bn_style="zeroo"`).
+BnStyleName = Literal["strip", "zero"]
+OutputFormatName = Literal["preserve", "canonical"]
+KindName = Literal["net", "solver"]
 
 
 class BnStyle(str, Enum):
@@ -27,3 +35,7 @@ class Settings:
     proto: str | None = None  # a fork's caffe.proto (or compiled descriptor set) to read with
     # V1 layer type enum names Caffe cannot map, as the user maps them: (("ROI_POOLING", "ROIPooling"),)
     v1_types: tuple[tuple[str, str], ...] = ()
+    dialect: str | None = None  # a shipped dialect to read with; None: told from each file
+    target: str | None = None  # the runtime the output is for; None: the file's own dialect
+    fix: bool = False  # apply the safe fixes of findings (`--fix`); unsafe ones need `unsafe_fixes`
+    codes: CodeSelection = DEFAULT  # which codes are on (--select / --ignore)

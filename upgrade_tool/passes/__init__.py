@@ -1,7 +1,8 @@
 """The upgrade passes, in the order Caffe applies them.
 
-A pass is a module with a `PASS` value: a name, the legacy form it removes, and
-an `upgrade(document, settings)` function. It decides on the parsed message and
+A pass is a module with a `PASS` value: a name, the legacy form it removes, its
+code (`UP...`, reported when it would change a file), the codes of the findings
+it can report, and an `upgrade(document, settings)` function. It decides on the parsed message and
 returns a `PassResult`: the upgraded message (a copy), the span edits that make
 the same change to the original text, counts and findings. Passes never print,
 exit or do I/O; the pipeline proves that the edits and the message agree.
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 
 from upgrade_tool.binder import Path
+from upgrade_tool.codes import Code
 from upgrade_tool.document import Document, Kind
 from upgrade_tool.edits import Edit
 from upgrade_tool.reader import Field
@@ -51,6 +53,8 @@ class UpgradePass:
     name: str
     legacy_form: str
     upgrade: Callable[[Document, Settings], PassResult]
+    code: Code  # reported where the pass would change a file
+    findings: tuple[Code, ...] = ()  # the codes of the findings it can report
     kind: Kind = Kind.NET  # nets (also those inside solvers), or solvers
 
 

@@ -26,6 +26,7 @@ from typing import cast
 
 from upgrade_tool.binder import Path, Unknown
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter, ParamSpec
+from upgrade_tool.codes import Code, Fix, Level
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import Edit, delete_nodes, insert_after, replace
 from upgrade_tool.passes import Finding, PassResult, UpgradePass
@@ -181,8 +182,68 @@ def _summary(removed: int, zeroed: int, layers: int) -> str:
     return f"{' and '.join(done)} in {layers} layer{'s' * (layers != 1)}"
 
 
+_NET = 'layer {\n  name: "bn1"\n  type: "BatchNorm"\n  bottom: "conv1"\n  top: "conv1"\n'
+_ZERO = "  param { lr_mult: 0 }\n"
+
 PASS = UpgradePass(
     name="BatchNorm",
     legacy_form="param { lr_mult: 0 } blocks on BatchNorm layers (before Caffe PR #4704)",
     upgrade=upgrade,
+    code=Code(
+        "UP005",
+        "batchnorm-params",
+        "BatchNorm layers carry `param { lr_mult: 0 }` blocks the runtime no longer needs",
+        "Before Caffe PR #4704 (September 2016) a BatchNorm layer's three statistics blobs (mean, variance, "
+        "moving-average factor) had to be kept from the solver by one zero-rate `param` block each. Since "
+        "then the layer masks them itself and the blocks are dead weight. bn-upgrade removes them "
+        "(`--bn-style zero` keeps them with both rates 0, as Caffe master's tool does), but only where the "
+        "runtime the net is for masks its statistics itself; for a fork from before #4704 they are required "
+        "and kept.",
+        _NET + _ZERO * 3 + "}\n",
+        _NET + "}\n",
+        fix=Fix.UPGRADE,
+    ),
+    findings=(
+        Code(
+            "BN001",
+            "batchnorm-params-look-deliberate",
+            "BatchNorm param blocks with a nonzero or missing `lr_mult`, or more than three: left unchanged",
+            "A missing `lr_mult` means 1, so such a block lets the solver change the statistics; more than three "
+            "blocks means a BatchNorm with learnable scale and bias (a fork's). Either way someone meant "
+            "something the upgrade cannot know, so the layer is left for a human. `--unsafe-fixes` upgrades it "
+            "anyway (BN002).",
+            _NET + "  param { lr_mult: 1 }\n" + _ZERO * 2 + "}\n",
+            level=Level.ERROR,
+            needs_human=True,
+            fix=Fix.UNSAFE,
+        ),
+        Code(
+            "BN002",
+            "batchnorm-upgraded-unsafely",
+            "a BatchNorm layer that looked deliberate was upgraded because of `--unsafe-fixes`",
+            "Reported for every layer `--unsafe-fixes` upgraded although BN001 or BN004 would have left it: "
+            "check that the rates it dropped were not meant.",
+        ),
+        Code(
+            "BN003",
+            "batchnorm-shared-statistics",
+            "BatchNorm statistics shared by param name: blocks kept, rates set to 0",
+            "A named param block shares its blob with other layers (siamese nets). Removing the blocks would "
+            "end the sharing, so they are kept, with `lr_mult` and `decay_mult` set to 0.",
+            _NET + '  param { name: "bn1_mean" lr_mult: 0 }\n}\n',
+            _NET + '  param { name: "bn1_mean" lr_mult: 0 decay_mult: 0 }\n}\n',
+            fix=Fix.UPGRADE,
+        ),
+        Code(
+            "BN004",
+            "batchnorm-unknown-fields",
+            "a BatchNorm layer holding fields the schema in use does not know: left unchanged",
+            "Fields like NVIDIA's `scale_bias` or Intel's `engine` change what the layer's blobs are, so "
+            "bn-upgrade does not guess what its param blocks mean. Name the dialect (`--dialect nvcaffe`) so "
+            "the fields are known and the dialect's own BatchNorm rules apply, or use `--unsafe-fixes`.",
+            level=Level.ERROR,
+            needs_human=True,
+            fix=Fix.UNSAFE,
+        ),
+    ),
 )

@@ -24,6 +24,7 @@ from typing import cast
 from google.protobuf.message import Message
 
 from upgrade_tool.caffe_pb2 import NetParameter, V1LayerParameter
+from upgrade_tool.codes import Code, Fix
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import (
     Edit,
@@ -194,4 +195,15 @@ PASS = UpgradePass(
     name="data transform",
     legacy_form="scale/mean_file/crop_size/mirror in V1 data layers' data params (before TransformationParameter)",
     upgrade=upgrade,
+    code=Code(
+        "UP002",
+        "data-transform-fields",
+        "a V1 data layer sets `scale`, `mean_file`, `crop_size` or `mirror` in its data parameters",
+        "Those settings moved to the layer's `transform_param { }` (TransformationParameter, 2014). Caffe "
+        "moves them on load; bn-upgrade moves them in the text.",
+        'layers {\n  name: "data"\n  type: DATA\n  top: "data"\n  data_param { source: "db" mirror: true }\n}\n',
+        'layer {\n  name: "data"\n  type: "Data"\n  top: "data"\n  data_param { source: "db" }\n'
+        "  transform_param { mirror: true }\n}\n",
+        fix=Fix.UPGRADE,
+    ),
 )

@@ -28,6 +28,7 @@ from typing import TypeVar, cast
 
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter
 from upgrade_tool.canonical import quote
+from upgrade_tool.codes import Code, Fix, Level
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import Edit, delete_nodes, line_indent, newline_of
 from upgrade_tool.errors import InputError
@@ -296,4 +297,35 @@ PASS = UpgradePass(
     name="input fields",
     legacy_form="top-level input with input_dim or input_shape (before the Input layer, early 2016)",
     upgrade=upgrade,
+    code=Code(
+        "UP004",
+        "input-fields",
+        "a net declares its inputs with top-level `input` and `input_dim` or `input_shape` fields",
+        "Since early 2016 a net's inputs are an `Input` layer. Caffe converts the fields on load; bn-upgrade "
+        'writes the layer, named "input", first in the net. A bare `input` with no shape is dropped, as '
+        "Caffe drops it.",
+        'input: "data"\ninput_dim: 1\ninput_dim: 3\ninput_dim: 224\ninput_dim: 224\n',
+        'layer {\n  name: "input"\n  type: "Input"\n  top: "data"\n  input_param {\n    shape {\n'
+        "      dim: 1\n      dim: 3\n      dim: 224\n      dim: 224\n    }\n  }\n}\n",
+        fix=Fix.UPGRADE,
+    ),
+    findings=(
+        Code(
+            "IN001",
+            "input-fields-in-v1-net",
+            "the net still has V1 `layers`: its input fields are left as they are",
+            "An `Input` layer is a current-format layer, and a net cannot mix `layer` and `layers`. The V1 "
+            "layers could not be upgraded (see the other findings for why); once they are, the inputs follow.",
+            level=Level.ERROR,
+            needs_human=True,
+        ),
+        Code(
+            "IN002",
+            "input-shape-unknown-fields",
+            "an `input_shape` holds fields the schema does not know: the inputs are left as they are",
+            "Moving the shape into an `Input` layer would have to rewrite fields bn-upgrade cannot read.",
+            level=Level.ERROR,
+            needs_human=True,
+        ),
+    ),
 )

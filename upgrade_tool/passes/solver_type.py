@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import cast
 
 from upgrade_tool.caffe_pb2 import SolverParameter
+from upgrade_tool.codes import Code, Fix, Level
 from upgrade_tool.document import Document, Kind
 from upgrade_tool.edits import replace
 from upgrade_tool.errors import InputError
@@ -64,5 +65,26 @@ PASS = UpgradePass(
     name="solver type",
     legacy_form="solver_type enum in solvers (before the solver registry, early 2016)",
     upgrade=upgrade,
+    code=Code(
+        "UP006",
+        "solver-type-enum",
+        "a solver chooses its method with the `solver_type` enum",
+        'Solvers are registered by name since early 2016: `solver_type: ADAM` is `type: "Adam"`. Caffe '
+        "still reads the enum and renames it; bn-upgrade writes the name.",
+        "base_lr: 0.01\nsolver_type: ADAM\n",
+        'base_lr: 0.01\ntype: "Adam"\n',
+        fix=Fix.UPGRADE,
+    ),
+    findings=(
+        Code(
+            "ST001",
+            "solver-type-unmapped",
+            "a `solver_type` value with no known type name: left as it is",
+            "A fork's schema can add `solver_type` values BVLC never registered by name; bn-upgrade does not "
+            'invent a name for them. Write `type: "..."` by hand with the name the fork registers.',
+            level=Level.ERROR,
+            needs_human=True,
+        ),
+    ),
     kind=Kind.SOLVER,
 )

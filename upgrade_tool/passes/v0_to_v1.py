@@ -47,6 +47,7 @@ from google.protobuf.message import Message
 
 from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import NetParameter, V0LayerParameter, V1LayerParameter
+from upgrade_tool.codes import Code, Fix, Level
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import Edit, delete_nodes, newline_of, replace
 from upgrade_tool.errors import InputError
@@ -589,4 +590,34 @@ PASS = UpgradePass(
     name="V0 to V1",
     legacy_form='V0 layers: layers { layer { type: "conv" ... } } (before Caffe\'s V1 layers, early 2014)',
     upgrade=upgrade,
+    code=Code(
+        "UP001",
+        "v0-layers",
+        'the net uses V0 layers: `layers { layer { type: "conv" ... } }`',
+        "Caffe's first format nested each layer's settings in a `layer { }` block with lower-case type names "
+        "and separate padding layers. bn-upgrade converts it as Caffe's V0 upgrade does (padding folded into "
+        "the next convolution or pooling); the V1 net it gives is then upgraded further.",
+        'input: "data"\nlayers {\n  layer {\n    name: "relu1"\n    type: "relu"\n  }\n  bottom: "data"\n'
+        '  top: "data"\n}\n',
+        'layer {\n  name: "relu1"\n  type: "ReLU"\n  bottom: "data"\n  top: "data"\n}\n',
+        fix=Fix.UPGRADE,
+    ),
+    findings=(
+        Code(
+            "V0001",
+            "v0-setting-dropped",
+            "a V0 setting with no V1 home for its layer type was dropped, as Caffe drops it",
+            "V0 layers could carry any setting; V1 keeps each only where the layer type reads it. Check the "
+            "dropped setting was not meant for another layer.",
+            level=Level.ERROR,
+            needs_human=True,
+        ),
+        Code(
+            "V0002",
+            "v0-unused-setting-dropped",
+            "V0 `new_num`/`new_channels`, which no layer ever read, were dropped",
+            "Nothing in any Caffe version read these two; they are dropped as Caffe's upgrade drops them.",
+            level=Level.NOTE,
+        ),
+    ),
 )

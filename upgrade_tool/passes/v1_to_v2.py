@@ -38,6 +38,7 @@ from google.protobuf.message import Message
 from upgrade_tool.binder import Path, Unknown
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter, V1LayerParameter
 from upgrade_tool.canonical import quote
+from upgrade_tool.codes import Code, Fix, Level
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import Edit, delete_nodes, line_indent, newline_of, replace
 from upgrade_tool.errors import InputError
@@ -297,4 +298,46 @@ PASS = UpgradePass(
     name="V1 to V2",
     legacy_form="V1 'layers { type: CONVOLUTION blobs_lr: 1 }' (before Caffe PR #1748)",
     upgrade=upgrade,
+    code=Code(
+        "UP003",
+        "v1-layers",
+        "the net uses V1 `layers` with enum types and per-blob rates",
+        "Caffe PR #1748 (February 2015) replaced `layers { type: CONVOLUTION blobs_lr: 1 weight_decay: 1 }` "
+        'with `layer { type: "Convolution" param { lr_mult: 1 decay_mult: 1 } }`. bn-upgrade renames in '
+        "the text, so comments and layout stay.",
+        'layers {\n  name: "conv1"\n  type: CONVOLUTION\n  blobs_lr: 1\n  blobs_lr: 2\n}\n',
+        'layer {\n  name: "conv1"\n  type: "Convolution"\n  param { lr_mult: 1 }\n  param { lr_mult: 2 }\n}\n',
+        fix=Fix.UPGRADE,
+    ),
+    findings=(
+        Code(
+            "VL001",
+            "v1-type-unmapped",
+            "a V1 layer type with no known type name: the net is left as it is",
+            "Caffe's table of V1 types knows BVLC's 40; a fork's (`ROI_POOLING`) has no entry there, and the "
+            "dialect in use has none either. Say what it is: `--v1-type ROI_POOLING=ROIPooling`.",
+            'layers {\n  name: "roi_pool5"\n  type: ROI_POOLING\n}\n',
+            level=Level.ERROR,
+            needs_human=True,
+        ),
+        Code(
+            "VL002",
+            "v1-layer-holds-v0-layer",
+            "a V1 layer still holding a V0 `layer { }` block, which Caffe would drop",
+            "Half-upgraded V0 nets sometimes keep the old block inside the new one. Caffe's V1-to-V2 upgrade "
+            "silently drops it; bn-upgrade leaves the net for a human to merge the two.",
+            level=Level.ERROR,
+            needs_human=True,
+        ),
+        Code(
+            "VL003",
+            "v1-field-without-home",
+            "a V1 layer field with no same place in the current layer format",
+            "A fork's V1 layer can hold a field whose name means something else, or nothing, in the current "
+            "`layer` message of the target runtime. Renaming `layers` to `layer` would silently change its "
+            "meaning, so the net is left as it is.",
+            level=Level.ERROR,
+            needs_human=True,
+        ),
+    ),
 )

@@ -1,0 +1,88 @@
+"""Every code bn-upgrade reports, in one registry: the source of `--explain`, SARIF rules and the README table.
+
+A code is defined beside what reports it (a pass, a rule, the reader, the file
+layer) as a `Code` value; `all_codes()` gathers them in a fixed order. Families:
+
+- `E`: the input cannot be read (syntax, schema, values, encoding); the file fails, exit 2.
+- `IO`: a file cannot be read or written; the file fails, exit 2.
+- `UP`: an upgrade pass would change (or changed) the file; in `--check`, exit 1.
+- `BN`, `VL`, `V0`, `IN`, `ST`, `BIN`, `DL`: findings of the passes, the dialect
+  reading and the lint rules; those that need a human make the run exit 1.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Level(str, Enum):
+    """How serious a report is (SARIF's levels)."""
+
+    ERROR = "error"  # the file could not be processed, or a human must act
+    WARNING = "warning"  # done, but worth a look
+    NOTE = "note"  # for the record
+
+
+class Fix(str, Enum):
+    """Whether and when bn-upgrade changes the file for this code."""
+
+    NONE = "none"  # only reported
+    UPGRADE = "upgrade"  # an upgrade pass: applied on every run (not with --check/--diff)
+    SAFE = "safe"  # applied with --fix
+    UNSAFE = "unsafe"  # applied with --unsafe-fixes only
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str  # "BN001": stable, never reused
+    name: str  # "batchnorm-learnable-params": a readable slug
+    summary: str  # one line
+    explanation: str  # what it means, why, and what to do (paragraphs)
+    before: str = ""  # an example input that reports it ("" = no example)
+    after: str = ""  # what bn-upgrade makes of `before` ("" = left as it is)
+    level: Level = Level.WARNING
+    needs_human: bool = False  # reporting it makes the run exit 1
+    fix: Fix = Fix.NONE
+    default: bool = True  # reported without --select
+
+    @property
+    def family(self) -> str:
+        return self.code.rstrip("0123456789")
+
+
+def _sources() -> tuple[tuple[Code, ...], ...]:
+    from upgrade_tool import binary, errors, passes
+
+    tables: list[tuple[Code, ...]] = [errors.CODES]
+    for upgrade_pass in passes.all_passes():
+        tables.append((upgrade_pass.code, *upgrade_pass.findings))
+    tables.append(binary.CODES)
+    return tuple(tables)
+
+
+@functools.cache
+def all_codes() -> tuple[Code, ...]:
+    """Every code, in registry order (errors, then each pass with its findings, then the rest)."""
+    found: dict[str, Code] = {}
+    for table in _sources():
+        for code in table:
+            if code.code in found:
+                raise AssertionError(f"code {code.code} is defined twice")
+            found[code.code] = code
+    return tuple(found.values())
+
+
+@functools.cache
+def by_code() -> dict[str, Code]:
+    return {code.code: code for code in all_codes()}
+
+
+def lookup(text: str) -> Code | None:
+    """A code by its code (`bn001` too) or by its name."""
+    wanted = text.strip()
+    codes = by_code()
+    if wanted.upper() in codes:
+        return codes[wanted.upper()]
+    return next((code for code in all_codes() if code.name == wanted.lower()), None)

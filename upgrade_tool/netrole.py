@@ -1,0 +1,103 @@
+"""What a net is for, told from the net itself: deploy, train, test, or train and test in one.
+
+Caffe has no field that says so; the layers do. The decision, in order:
+
+1. `state { phase: ... }` at the top of the net fixes the phase the net runs in
+   (TRAIN: a training net; TEST: a test net).
+2. *Sources* are layers that make blobs from nothing: no bottom, at least one
+   top, and not `Input` (an `Input` layer is fed by the caller) or `Parameter`
+   (a learnable blob, not data). Data layers of every kind are sources: `Data`,
+   `ImageData`, `HDF5Data`, a fork's `AnnotatedData`, a `Python` data layer.
+3. *Losses* are layers whose type ends in `Loss` (`SoftmaxWithLoss`,
+   `MultiBoxLoss`, ...) or that give a nonzero `loss_weight`.
+4. *Inputs* are top-level `input` fields or `Input` layers.
+5. A layer is TRAIN-only or TEST-only by an `include { phase: ... }` rule, or
+   by an `exclude` rule naming the other phase.
+
+Then: inputs with no source and no loss -> DEPLOY; sources or losses with both
+TRAIN-only and TEST-only layers -> TRAIN_VAL; a loss and no TEST-only layer ->
+TRAIN; sources, no loss (or only TEST-only layers) -> TEST (an evaluation or
+feature-extraction net); nothing of the kind -> UNKNOWN (a fragment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+TRAIN, TEST = 0, 1  # caffe.Phase
+NOT_SOURCES = frozenset({"Input", "Parameter"})
+
+
+class Role(str, Enum):
+    DEPLOY = "deploy"
+    TRAIN = "train"
+    TEST = "test"
+    TRAIN_VAL = "train_val"
+    UNKNOWN = "unknown"
+
+    @property
+    def trains(self) -> bool:
+        """Whether a solver runs this net in the TRAIN phase."""
+        return self in (Role.TRAIN, Role.TRAIN_VAL)
+
+
+@dataclass(frozen=True)
+class NetRole:
+    role: Role
+    reason: str  # one line, for -v and the report
+
+
+def layer_phase(layer: Any) -> int | None:
+    """TRAIN or TEST if the layer's rules keep it to one phase, else None."""
+    included: set[int] = {rule.phase for rule in layer.include if rule.HasField("phase")}
+    if len(included) == 1:
+        return included.pop()
+    excluded = {rule.phase for rule in layer.exclude if rule.HasField("phase")}
+    if not included and len(excluded) == 1:
+        return TEST if excluded.pop() == TRAIN else TRAIN
+    return None
+
+
+def is_source(layer: Any) -> bool:
+    return not layer.bottom and bool(layer.top) and layer.type not in NOT_SOURCES
+
+
+def is_loss(layer: Any) -> bool:
+    return layer.type.endswith("Loss") or any(weight != 0 for weight in layer.loss_weight)
+
+
+def classify(net: Any) -> NetRole:
+    """The role of a current-format net (`layer` entries; V1 nets are read after their upgrade)."""
+    layers = list(net.layer)
+    if net.HasField("state") and net.state.HasField("phase"):
+        phase = "TRAIN" if net.state.phase == TRAIN else "TEST"
+        role = Role.TRAIN if net.state.phase == TRAIN else Role.TEST
+        return NetRole(role, f"{role.value} net: its state says phase {phase}")
+    sources = _names(layer for layer in layers if is_source(layer))
+    losses = _names(layer for layer in layers if is_loss(layer))
+    inputs = bool(net.input) or any(layer.type == "Input" for layer in layers)
+    phases = {layer_phase(layer) for layer in layers}
+    if not sources and not losses:
+        if inputs:
+            return NetRole(Role.DEPLOY, "deploy net: inputs, no data layer and no loss layer")
+        return NetRole(Role.UNKNOWN, "neither inputs, data layers nor loss layers")
+    what = ", ".join(filter(None, (_listed("data layer", "data layers", sources), _listed("loss", "losses", losses))))
+    if TRAIN in phases and TEST in phases:
+        return NetRole(Role.TRAIN_VAL, f"train_val net: TRAIN-only and TEST-only layers ({what})")
+    if losses and TEST not in phases:
+        return NetRole(Role.TRAIN, f"train net: {what}")
+    return NetRole(Role.TEST, f"test net: {what}, no TRAIN-only layers")
+
+
+def _names(layers: Iterable[Any]) -> list[str]:
+    return [layer.name or layer.type for layer in layers]
+
+
+def _listed(one: str, many: str, names: list[str]) -> str:
+    if not names:
+        return ""
+    shown = ", ".join(repr(name) for name in names[:2]) + (", ..." if len(names) > 2 else "")
+    return f"{one if len(names) == 1 else many} {shown}"
