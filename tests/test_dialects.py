@@ -433,7 +433,7 @@ def test_used_keys_are_the_known_fields_and_enum_values() -> None:
     _, used = bvlc_keys('layers { name: "a" type: CONVOLUTION bottom: "x" bottom: "y" }')
     assert used == (
         ("caffe.NetParameter", "layers"),
-        (V1, "name"), (V1, "type"), (V1, "type", "CONVOLUTION"), (V1, "bottom"), (V1, "bottom", "[]"),
+        (V1, "name"), (V1, "type"), (V1, "bottom"), (V1, "type", "CONVOLUTION"), (V1, "bottom", "[]"),
     )  # fmt: skip
 
 

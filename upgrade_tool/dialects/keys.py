@@ -27,14 +27,13 @@ values), so that detection can tell a fork that lacks a field the file uses.
 from __future__ import annotations
 
 import functools
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import cast
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
 from google.protobuf.message import Message
 
-from upgrade_tool.binder import Unknown, scalar_value
+from upgrade_tool.binder import Path, Unknown, scalar_value
 from upgrade_tool.dialects.index import Index, Key, load_index
 from upgrade_tool.document import message_at
 from upgrade_tool.reader import Field, Scalar
@@ -69,12 +68,18 @@ def _layers_message(file: FileDescriptor) -> str | None:
 def keys_of(message: Message, unknown: Iterable[Unknown], text: str, index: Index | None = None) -> tuple[Key, ...]:
     """The distinct keys of the nodes a lenient `bind` of `text` into `message` left aside, in order."""
     items = list(unknown)
-    times = Counter((item.owner, item.node.name) for item in items)
+    seen: set[tuple[Path, str]] = set()
+    twice: set[tuple[Path, str]] = set()
+    for item in items:
+        place = (item.owner, item.node.name)
+        (twice if place in seen else seen).add(place)
+    owners: dict[Path, Descriptor] = {}
     keys: dict[Key, None] = {}
     for item in items:
-        owner = cast(Descriptor, message_at(message, item.owner).DESCRIPTOR)
-        for key in node_keys(owner, item.node, text, index, times[item.owner, item.node.name] > 1):
-            keys[key] = None
+        owner = owners.get(item.owner)
+        if owner is None:
+            owner = owners[item.owner] = cast(Descriptor, message_at(message, item.owner).DESCRIPTOR)
+        keys.update(dict.fromkeys(node_keys(owner, item.node, text, index, (item.owner, item.node.name) in twice)))
     return tuple(keys)
 
 
@@ -99,41 +104,64 @@ def _unknown_subtree(role: str, node: Field, again: bool, text: str, index: Inde
     pending = [(role, node, again)]  # no recursion: nesting depth is not limited
     while pending:
         owner, current, repeated = pending.pop()
-        yield (owner, current.name)
-        if repeated or len(current.values or ()) > 1:
-            yield (owner, current.name, REPEATED)
-        for scalar in current.values or ():
-            word = text[scalar.token : scalar.end]
-            if scalar.kind == "ident" and word not in _NOT_ENUM_WORDS and word.lower() not in _FLOAT_WORDS:
-                yield (owner, current.name, word)
-        child_type = index.field_type(owner, current.name) if current.children else None
-        if child_type is not None:
-            children = current.children or []
-            times = Counter(child.name for child in children)
-            pending.extend((child_type, child, times[child.name] > 1) for child in reversed(children))
+        name = current.name
+        yield (owner, name)
+        values = current.values
+        if values:
+            if repeated or len(values) > 1:
+                yield (owner, name, REPEATED)
+            for scalar in values:
+                if scalar.kind == "ident":
+                    word = text[scalar.token : scalar.end]
+                    if word not in _NOT_ENUM_WORDS and word.lower() not in _FLOAT_WORDS:
+                        yield (owner, name, word)
+            continue
+        if repeated:
+            yield (owner, name, REPEATED)
+        children = current.children
+        child_type = index.field_type(owner, name) if children else None
+        if child_type is not None and children:
+            twice = _given_twice(children)
+            pending.extend((child_type, child, child.name in twice) for child in reversed(children))
+
+
+def _given_twice(nodes: list[Field]) -> set[str]:
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for node in nodes:
+        (twice if node.name in seen else seen).add(node.name)
+    return twice
 
 
 def used_keys(message: Message, tree: list[Field], text: str) -> tuple[Key, ...]:
-    """The distinct keys of every node `message`'s schema knows in `tree` (fields, and enum values given)."""
-    keys: dict[Key, None] = {}
+    """The distinct keys of every node `message`'s schema knows in `tree`: fields, then enum values and repeats."""
+    fields_by_role: dict[str, dict[str, None]] = {}  # role -> field names, in order: no tuple per node
+    extra: dict[Key, None] = {}  # enum values and repeated fields
     pending: list[tuple[Descriptor, list[Field]]] = [(cast(Descriptor, message.DESCRIPTOR), tree)]
     while pending:
         owner, nodes = pending.pop()
         role = role_name(owner)
         fields = owner.fields_by_name
-        times = Counter(node.name for node in nodes)
+        names = fields_by_role.setdefault(role, {})
+        seen: set[str] = set()
         for node in nodes:
-            field = fields.get(node.name)
+            name = node.name
+            field = fields.get(name)
             if field is None:
                 continue
-            keys[(role, node.name)] = None
-            if times[node.name] > 1 or len(node.values or ()) > 1:
-                keys[(role, node.name, REPEATED)] = None
-            if field.message_type is not None and node.children:
-                pending.append((field.message_type, node.children))
-            elif field.type == FieldDescriptor.TYPE_ENUM:
-                for scalar in node.values or ():
-                    keys[(role, node.name, _value_word(scalar, text))] = None
+            names[name] = None
+            values = node.values
+            if name in seen or (values is not None and len(values) > 1):
+                extra[(role, name, REPEATED)] = None
+            seen.add(name)
+            if node.children:
+                if field.message_type is not None:
+                    pending.append((field.message_type, node.children))
+            elif values and field.type == FieldDescriptor.TYPE_ENUM:
+                for scalar in values:
+                    extra[(role, name, _value_word(scalar, text))] = None
+    keys: dict[Key, None] = {(role, name): None for role, names in fields_by_role.items() for name in names}
+    keys.update(extra)
     return tuple(keys)
 
 
