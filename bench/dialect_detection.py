@@ -131,10 +131,10 @@ def main(argv: list[str]) -> int:
         outcomes = [examine(corpus, row) for row in manifest(corpus)]
         report(corpus, outcomes, args.all)
         total, worst = sum(DETECTION_SECONDS), max(DETECTION_SECONDS, default=0.0)
-        print(f"detection (keys, used keys, ranking) on {len(DETECTION_SECONDS)} files: {1000 * total:.0f} ms in all,")
-        print(
-            f"  {1000 * total / max(len(DETECTION_SECONDS), 1):.2f} ms a file on average, {1000 * worst:.1f} ms at most\n"
-        )
+        files = len(DETECTION_SECONDS)
+        average = 1000 * total / max(files, 1)
+        print(f"detection (keys, used keys, ranking) on {files} files: {1000 * total:.0f} ms in all,")
+        print(f"  {average:.2f} ms a file on average, {1000 * worst:.1f} ms at most\n")
     return 0
 
 

@@ -181,7 +181,7 @@ def test_bvlcs_v1_table_is_the_one_the_v1_to_v2_pass_uses() -> None:
 def test_v1_fork_types(dialect: str, enum: str, type_string: str, source: str, number: int) -> None:
     entry = get_dialect(dialect).v1_types()[enum]
     assert (entry.type_string, entry.source, entry.number) == (type_string, source, number)
-    assert entry.evidence
+    assert entry.evidence and entry.derived == (source == "registered_class")
 
 
 # ---------------------------------------------------------------------------- BatchNorm

@@ -33,6 +33,11 @@ class V1Type:
     evidence: str  # file:line in the fork (or why there is none)
     number: int  # the value's number in the fork's enum (numbers differ between forks)
 
+    @property
+    def derived(self) -> bool:
+        """The string is not what the fork's own upgrade returns, but read off the layer class it registers."""
+        return self.source == "registered_class"
+
 
 @functools.cache
 def v1_types(dialect: str) -> Mapping[str, V1Type]:
