@@ -1,0 +1,188 @@
+"""Detection keys: what the nodes of a file say about the dialect it is written for.
+
+A key is `(owner, field)` or `(owner, field, value)`: ("caffe.LayerParameter",
+"multibox_loss_param"), ("caffe.V1LayerParameter", "type", "BN"). `owner` is the
+message's *role*, its full name in BVLC's terms: a pre-V2 fork's `LayerParameter`
+(the message at `NetParameter.layers`) and the types nested in it are named as
+BVLC's `caffe.V1LayerParameter`, so keys from a BVLC reading and from a fork
+reading meet. Enum values given as numbers are keyed by their decimal number.
+
+`keys_of` gives the keys of the nodes a lenient `bind` left aside:
+- a field its message lacks: `(owner, field)`; if its value is a bare word that
+  is not a boolean or float word, it can only be an enum value, so also `(owner,
+  field, word)`: Intel's `engine: MKL2017` in `batch_norm_param` gives
+  ("caffe.BatchNormParameter", "engine") and (..., "engine", "MKL2017"), a value
+  NVIDIA's `engine` enum lacks;
+- the fields inside such a node, keyed the same way under the message type the
+  dialects give that field (the index's `types`): `multibox_loss_param {
+  num_clases: 2 }` also gives ("caffe.MultiBoxLossParameter", "num_clases");
+- an enum value a known enum field lacks: `(owner, field, value)`;
+- a field given more than once in one message (or as a list): also `(owner,
+  field, "[]")`, which only dialects where the field is repeated know.
+
+`used_keys` gives the keys of the nodes the schema did know (fields and enum
+values), so that detection can tell a fork that lacks a field the file uses.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from typing import cast
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
+from google.protobuf.message import Message
+
+from upgrade_tool.binder import Path, Unknown, scalar_value
+from upgrade_tool.dialects.index import Index, Key, load_index
+from upgrade_tool.document import message_at
+from upgrade_tool.reader import Field, Scalar
+
+V1_LAYER_ROLE = "caffe.V1LayerParameter"
+REPEATED = "[]"  # the value part of a key saying "given more than once" (no enum value is spelt so)
+# Bare words the text parser reads as booleans or floats, never as enum values.
+_NOT_ENUM_WORDS = frozenset({"true", "True", "t", "false", "False", "f"})
+_FLOAT_WORDS = frozenset({"inf", "infinity", "nan"})
+
+
+def role_name(message: Descriptor) -> str:
+    """The message's full name, or BVLC's name for the role it plays (a pre-V2 fork's layer message)."""
+    layers = _layers_message(message.file)
+    name = message.full_name
+    if layers is None or layers == V1_LAYER_ROLE:
+        return name
+    if name == layers or name.startswith(layers + "."):
+        return V1_LAYER_ROLE + name[len(layers) :]
+    return name
+
+
+@functools.cache
+def _layers_message(file: FileDescriptor) -> str | None:
+    """Full name of the message `NetParameter.layers` holds in this schema, if it has one."""
+    net = file.message_types_by_name.get("NetParameter")
+    layers = net.fields_by_name.get("layers") if net is not None else None
+    message = layers.message_type if layers is not None else None
+    return None if message is None else message.full_name
+
+
+def keys_of(message: Message, unknown: Iterable[Unknown], text: str, index: Index | None = None) -> tuple[Key, ...]:
+    """The distinct keys of the nodes a lenient `bind` of `text` into `message` left aside, in order."""
+    items = list(unknown)
+    seen: set[tuple[Path, str]] = set()
+    twice: set[tuple[Path, str]] = set()
+    for item in items:
+        place = (item.owner, item.node.name)
+        (twice if place in seen else seen).add(place)
+    owners: dict[Path, Descriptor] = {}
+    keys: dict[Key, None] = {}
+    for item in items:
+        owner = owners.get(item.owner)
+        if owner is None:
+            owner = owners[item.owner] = cast(Descriptor, message_at(message, item.owner).DESCRIPTOR)
+        keys.update(dict.fromkeys(node_keys(owner, item.node, text, index, (item.owner, item.node.name) in twice)))
+    return tuple(keys)
+
+
+def node_keys(
+    owner: Descriptor, node: Field, text: str, index: Index | None = None, again: bool = False
+) -> Iterator[Key]:
+    """The keys of one node the `owner` message could not take (and of the fields inside it).
+
+    `again`: the same field is given more than once in this message.
+    """
+    role = role_name(owner)
+    field = owner.fields_by_name.get(node.name)
+    if field is None:
+        yield from _unknown_subtree(role, node, again, text, index or load_index())
+    elif field.type == FieldDescriptor.TYPE_ENUM:  # the binder leaves a known field aside only for such a value
+        for scalar in node.values or ():
+            if scalar_value(field, scalar, text) is None:
+                yield (role, node.name, _value_word(scalar, text))
+
+
+def _unknown_subtree(role: str, node: Field, again: bool, text: str, index: Index) -> Iterator[Key]:
+    pending = [(role, node, again)]  # no recursion: nesting depth is not limited
+    while pending:
+        owner, current, repeated = pending.pop()
+        name = current.name
+        yield (owner, name)
+        values = current.values
+        if values:
+            if repeated or len(values) > 1:
+                yield (owner, name, REPEATED)
+            for scalar in values:
+                if scalar.kind == "ident":
+                    word = text[scalar.token : scalar.end]
+                    if word not in _NOT_ENUM_WORDS and word.lower() not in _FLOAT_WORDS:
+                        yield (owner, name, word)
+            continue
+        if repeated:
+            yield (owner, name, REPEATED)
+        children = current.children
+        child_type = index.field_type(owner, name) if children else None
+        if child_type is not None and children:
+            twice = _given_twice(children)
+            pending.extend((child_type, child, child.name in twice) for child in reversed(children))
+
+
+def _given_twice(nodes: list[Field]) -> set[str]:
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for node in nodes:
+        (twice if node.name in seen else seen).add(node.name)
+    return twice
+
+
+def used_keys(message: Message, tree: list[Field], text: str) -> tuple[Key, ...]:
+    """The distinct keys of every node `message`'s schema knows in `tree`: fields, then enum values and repeats."""
+    fields_by_role: dict[str, dict[str, None]] = {}  # role -> field names, in order: no tuple per node
+    extra: dict[Key, None] = {}  # enum values and repeated fields
+    pending: list[tuple[Descriptor, list[Field]]] = [(cast(Descriptor, message.DESCRIPTOR), tree)]
+    while pending:
+        owner, nodes = pending.pop()
+        role = role_name(owner)
+        fields = owner.fields_by_name
+        names = fields_by_role.setdefault(role, {})
+        seen: set[str] = set()
+        for node in nodes:
+            name = node.name
+            field = fields.get(name)
+            if field is None:
+                continue
+            names[name] = None
+            values = node.values
+            if name in seen or (values is not None and len(values) > 1):
+                extra[(role, name, REPEATED)] = None
+            seen.add(name)
+            if node.children:
+                if field.message_type is not None:
+                    pending.append((field.message_type, node.children))
+            elif values and field.type == FieldDescriptor.TYPE_ENUM:
+                for scalar in values:
+                    extra[(role, name, _value_word(scalar, text))] = None
+    keys: dict[Key, None] = {(role, name): None for role, names in fields_by_role.items() for name in names}
+    keys.update(extra)
+    return tuple(keys)
+
+
+def _value_word(scalar: Scalar, text: str) -> str:
+    word = text[scalar.token : scalar.end]
+    if scalar.kind != "number":
+        return word
+    if word[:2] in ("0x", "0X"):
+        number = int(word[2:], 16)
+    elif len(word) > 1 and word[0] == "0":
+        number = int(word, 8)
+    else:
+        number = int(word)
+    return str(-number if scalar.negative else number)
+
+
+def describe(key: Key) -> str:
+    """A key as a reader knows it: `multibox_loss_param`, `type: BN`, `BatchNormParameter.engine: MKL2017`."""
+    owner, field = key[0], key[1]
+    short = owner.rpartition(".")[2]
+    place = field if short in ("LayerParameter", "V1LayerParameter") else f"{short}.{field}"
+    if len(key) == 2:
+        return place
+    return f"{place} (repeated)" if key[2] == REPEATED else f"{place}: {key[2]}"
