@@ -53,18 +53,19 @@ class Code:
 
 
 def _sources() -> tuple[tuple[Code, ...], ...]:
-    from upgrade_tool import binary, errors, passes
+    from upgrade_tool import binary, errors, passes, reading, rules
 
-    tables: list[tuple[Code, ...]] = [errors.CODES]
+    tables: list[tuple[Code, ...]] = [errors.CODES, reading.CODES]
     for upgrade_pass in passes.all_passes():
         tables.append((upgrade_pass.code, *upgrade_pass.findings))
+    tables.append(tuple(rule.code for rule in rules.all_rules()))
     tables.append(binary.CODES)
     return tuple(tables)
 
 
 @functools.cache
 def all_codes() -> tuple[Code, ...]:
-    """Every code, in registry order (errors, then each pass with its findings, then the rest)."""
+    """Every code, in registry order: errors, dialect findings, each pass with its findings, rules, the rest."""
     found: dict[str, Code] = {}
     for table in _sources():
         for code in table:

@@ -61,24 +61,37 @@ def layer_phase(layer: Any) -> int | None:
     return None
 
 
+def type_name(layer: Any) -> str:
+    """A layer's type as a string: as written in a current net, the enum value's name in a V1 net."""
+    if isinstance(layer.type, str):
+        return layer.type
+    enum = layer.DESCRIPTOR.fields_by_name["type"].enum_type
+    value = enum.values_by_number.get(layer.type) if enum is not None else None
+    return value.name if value is not None else str(layer.type)
+
+
 def is_source(layer: Any) -> bool:
-    return not layer.bottom and bool(layer.top) and layer.type not in NOT_SOURCES
+    return not layer.bottom and bool(layer.top) and type_name(layer) not in NOT_SOURCES
 
 
 def is_loss(layer: Any) -> bool:
-    return layer.type.endswith("Loss") or any(weight != 0 for weight in layer.loss_weight)
+    name = type_name(layer)
+    return name.endswith(("Loss", "_LOSS")) or any(weight != 0 for weight in layer.loss_weight)
 
 
 def classify(net: Any) -> NetRole:
-    """The role of a current-format net (`layer` entries; V1 nets are read after their upgrade)."""
-    layers = list(net.layer)
+    """The role of a net, current (`layer`) or V1 (`layers`, in a fork that reads V1 only)."""
+    fields = net.DESCRIPTOR.fields_by_name
+    layers = list(net.layer) if "layer" in fields else []
+    if not layers and "layers" in fields:
+        layers = list(net.layers)
     if net.HasField("state") and net.state.HasField("phase"):
         phase = "TRAIN" if net.state.phase == TRAIN else "TEST"
         role = Role.TRAIN if net.state.phase == TRAIN else Role.TEST
         return NetRole(role, f"{role.value} net: its state says phase {phase}")
     sources = _names(layer for layer in layers if is_source(layer))
     losses = _names(layer for layer in layers if is_loss(layer))
-    inputs = bool(net.input) or any(layer.type == "Input" for layer in layers)
+    inputs = bool(net.input) or any(type_name(layer) == "Input" for layer in layers)
     phases = {layer_phase(layer) for layer in layers}
     if not sources and not losses:
         if inputs:
@@ -93,7 +106,7 @@ def classify(net: Any) -> NetRole:
 
 
 def _names(layers: Iterable[Any]) -> list[str]:
-    return [layer.name or layer.type for layer in layers]
+    return [layer.name or type_name(layer) for layer in layers]
 
 
 def _listed(one: str, many: str, names: list[str]) -> str:

@@ -1,33 +1,45 @@
-"""One upgrade, end to end and pure: parse -> passes -> render -> verify.
+"""One upgrade, end to end and pure: read -> passes -> rules -> render -> verify.
 
 Text comes in, a `Result` goes out; nothing here reads files, prints or exits.
 
+The text is read once with the schema of its dialect (`upgrade_tool.reading`).
 Each pass decides on the parsed message and hands back both the upgraded message
 and span edits that make the same change to the text. The pipeline applies the
-edits, parses the new text and requires it to equal the pass's message, with
-every span the schema did not know carried over byte for byte. After the last
-pass it runs all passes once more on the output: they must find nothing to do.
-In canonical format the final message is printed as Caffe prints it, and that
-text is proven the same way. Any failed proof raises `SelfCheckError`.
+edits, reads the new text the same way and requires it to equal the pass's
+message, with every span the schema did not know carried over byte for byte.
+The lint rules then look at the upgraded net in the same reading; a fix they
+offer is applied only when asked, and proven the same way. Last, all passes and
+rules run once more on the output: they must find nothing to do. In canonical
+format the final message is printed as Caffe prints it, and that text is proven
+the same way. Any failed proof raises `SelfCheckError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
-from upgrade_tool.binder import Path, bind
+from upgrade_tool.binder import Path
 from upgrade_tool.canonical import render
+from upgrade_tool.codes import Code, Fix
 from upgrade_tool.document import Document, Kind, embedded_nets, graft
 from upgrade_tool.edits import Edit, apply_edits, map_back
 from upgrade_tool.errors import InputError, SelfCheckError
-from upgrade_tool.passes import Finding, all_passes
-from upgrade_tool.reader import Field, parse_tree
-from upgrade_tool.schema import Schema, load_schema
+from upgrade_tool.passes import Finding, PassResult, all_passes
+from upgrade_tool.reader import Field
+from upgrade_tool.reading import PROTO_NAME, Reading, detect_kind, read, reread
 from upgrade_tool.settings import OutputFormat, Settings
 from upgrade_tool.source import Source
+
+if TYPE_CHECKING:
+    from upgrade_tool.rules import Context
+
+__all__ = ["Change", "Located", "Result", "detect_kind", "parse_document", "upgrade_source"]
 
 
 @dataclass(frozen=True)
@@ -43,9 +55,9 @@ class Located:
 
 @dataclass(frozen=True)
 class Change:
-    """What one pass did to the net, and the first place in the input it changed."""
+    """What one pass (or one rule's fix) did to the net, and the first place in the input it changed."""
 
-    code: str  # the pass's code, e.g. "UP005"
+    code: str  # the pass's code, e.g. "UP005", or the rule's
     name: str  # the pass's name, e.g. "BatchNorm"
     summary: str  # e.g. "removed 9 param blocks in 3 layers"
     counts: dict[str, int]
@@ -64,6 +76,10 @@ class Result:
     findings: tuple[Located, ...] = ()
     unknown_fields: tuple[str, ...] = ()  # kept as they were written, not validated
     notices: tuple[str, ...] = ()  # e.g. that comments could not be kept
+    dialect: str = "bvlc"  # the schema the input was read with
+    dialect_reason: str = ""
+    target: str = "bvlc"  # the runtime the output is for
+    roles: tuple[tuple[str, str], ...] = ()  # (role, why) of the net, or of each net in a solver
 
     @property
     def needs_human(self) -> bool:
@@ -80,94 +96,188 @@ class Result:
 
 
 @dataclass(frozen=True)
+class _Step:
+    """One thing that may change the net: a pass, or the fix of a rule."""
+
+    code: Code
+    name: str
+    kind: Kind  # what it applies to: nets (also those in solvers), or solvers
+    run: object  # a pass's `upgrade(doc, settings)`, or a rule (see `_outcome`)
+
+
+@dataclass(frozen=True)
 class _Run:
     doc: Document
-    changed: bool
     changes: tuple[Change, ...]
     findings: tuple[Located, ...]
     notices: tuple[str, ...]
+    reading: Reading  # how the output reads: the input's reading, or the target's after a change of schema
+    settings: Settings
 
-
-def detect_kind(tree: list[Field], schema: Schema) -> Kind:
-    """Net or solver, by which message's own field names the top level uses."""
-    net_fields = set(schema.net.DESCRIPTOR.fields_by_name)
-    solver_fields = set(schema.solver.DESCRIPTOR.fields_by_name)
-    names = {node.name for node in tree}
-    solver_votes = len(names & (solver_fields - net_fields))
-    return Kind.SOLVER if solver_votes > len(names & (net_fields - solver_fields)) else Kind.NET
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
 
 
 def parse_document(text: str, settings: Settings, kind: Kind | None = None) -> tuple[Document, Kind]:
-    """Text to a `Document`; `InputError` if it is not valid."""
-    schema = load_schema(settings.proto)
-    tree = parse_tree(text)
-    kind = kind or detect_kind(tree, schema)
-    message = schema.net() if kind is Kind.NET else schema.solver()
-    canonical = settings.output_format is OutputFormat.CANONICAL
-    try:
-        bound = bind(tree, message, text, strict=settings.strict or canonical)
-    except InputError as exc:
-        if canonical and not settings.strict and exc.message.startswith("unknown "):
-            exc.message += " (--format canonical cannot keep it; the default --format preserve can)"
-        raise
-    return Document(text, tree, bound.message, bound.unknown), kind
+    """Text to a `Document`, read as `upgrade_source` reads it; `InputError` if it is not valid."""
+    reading = read(text, settings, kind)
+    return reading.doc, reading.kind
+
+
+def for_file(settings: Settings, reading: Reading) -> Settings:
+    """The settings one file is upgraded with: its dialect and its target resolved."""
+    dialect = None if reading.dialect == PROTO_NAME else reading.dialect
+    target = settings.target or dialect or "bvlc"
+    return dataclasses.replace(settings, dialect=dialect, target=target)
 
 
 def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None) -> Result:
     """Upgrade one decoded input; raises `InputError` or `SelfCheckError`."""
-    doc, kind = parse_document(source.text, settings, kind)
-    run = run_passes(doc, kind, settings, source)
+    reading = _read(source.text, settings, kind)
+    settings = for_file(settings, reading)
+    run = run_steps(reading, reading.doc, settings, source)
     if run.changed:
-        _require_stable(run.doc, kind, settings)
+        _require_stable(run.reading, run.doc, run.settings)
     text = run.doc.text
     if settings.output_format is OutputFormat.CANONICAL:
         text = render(run.doc.message)
         if text != run.doc.text:
-            _prove_canonical(text, run.doc, kind, settings)
+            _prove_canonical(text, run.reading, run.doc, run.settings)
+    findings = tuple(_reading_findings(reading, settings, source)) + run.findings
+    doc = reading.doc
     unknown = tuple(dict.fromkeys(_describe_unknown(doc, item.node) for item in doc.unknown))
-    return Result(text, run.changed, kind, run.changes, run.findings, unknown, run.notices)
+    return Result(
+        text,
+        run.changed,
+        reading.kind,
+        run.changes,
+        findings,
+        unknown,
+        run.notices,
+        reading.dialect,
+        reading.reason,
+        settings.target or "bvlc",
+        tuple(_roles(run.doc, reading.kind)),
+    )
 
 
-def _targets(doc: Document, kind: Kind, pass_kind: Kind) -> list[Path]:
-    """Where in the document a pass for `pass_kind` applies (the root, or nets in a solver)."""
-    if pass_kind is kind:
+def _read(text: str, settings: Settings, kind: Kind | None) -> Reading:
+    try:
+        return read(text, settings, kind)
+    except InputError as exc:
+        canonical = settings.output_format is OutputFormat.CANONICAL
+        if canonical and not settings.strict and exc.code == "E002":
+            exc.message += " (--format canonical cannot keep it; the default --format preserve can)"
+        raise
+
+
+def _roles(doc: Document, kind: Kind) -> Iterator[tuple[str, str]]:
+    """What the net is for (each net, in a solver), as `-v` and the report show it."""
+    from upgrade_tool.netrole import classify
+
+    for path in _targets(doc, kind, Kind.NET):
+        decided = classify(doc.view(path).message)
+        yield decided.role.value, decided.reason
+
+
+def _reading_findings(reading: Reading, settings: Settings, source: Source) -> Iterator[Located]:
+    from upgrade_tool.codes import by_code
+
+    for code, message, offset in reading.findings:
+        if settings.codes.enabled_code(code):
+            line, column = source.position(offset)
+            yield Located(code, message, line, column, by_code()[code].needs_human)
+
+
+def _targets(doc: Document, kind: Kind, step_kind: Kind) -> list[Path]:
+    """Where in the document a step for `step_kind` applies (the root, or nets in a solver)."""
+    if step_kind is kind:
         return [()]
-    if pass_kind is Kind.NET and kind is Kind.SOLVER:
+    if step_kind is Kind.NET and kind is Kind.SOLVER:
         return embedded_nets(doc.message)
     return []
 
 
-def run_passes(doc: Document, kind: Kind, settings: Settings, source: Source | None = None) -> _Run:
-    """Run every selected pass in order; each change is applied to the text and proven."""
+def _steps(settings: Settings) -> list[_Step]:
+    """The selected passes in order, then the selected rules in order."""
+    from upgrade_tool.rules import all_rules
+
+    enabled = settings.codes.enabled
+    steps = [_Step(p.code, p.name, p.kind, p.upgrade) for p in all_passes() if enabled(p.code)]
+    steps += [_Step(r.code, r.code.code, Kind.NET, r) for r in all_rules() if enabled(r.code)]
+    return steps
+
+
+def run_steps(reading: Reading, doc: Document, settings: Settings, source: Source | None = None) -> _Run:
+    """Run every selected pass, then every selected rule; each change is applied to the text and proven."""
     changes: list[Change] = []
     findings: list[Located] = []
     notices: list[str] = []
+    contexts: dict[Path, Context] = {}  # per net, for the rules: made once
     history: list[list[Edit] | None] = []  # None: the text was replaced whole
-    enabled = settings.codes.enabled
-    for upgrade_pass in all_passes():
-        if not enabled(upgrade_pass.code):
-            continue
-        for path in _targets(doc, kind, upgrade_pass.kind):
-            outcome = upgrade_pass.upgrade(doc.view(path), settings)
+    kind = reading.kind
+    for step in _steps(settings):
+        for path in _targets(doc, kind, step.kind):
+            outcome, applies = _outcome(step, doc, path, settings, contexts)
             for finding in outcome.findings:
-                if settings.codes.enabled_code(finding.code):
+                if settings.codes.enabled_code(finding.code) and not (applies and _fixed_by(finding, step)):
                     findings.append(_locate(finding, path, doc, history, source))
-            if not outcome.changed:
+            if not (outcome.changed and applies):
                 continue
             expected = graft(doc.message, path, outcome.net)
             line, column = _first_change(outcome.edits, doc, path, history, source)
             if outcome.edits is None:
-                new_doc = _rewrite_canonically(doc, expected, kind, settings, upgrade_pass.name)
-                notices.append(f"comments and layout could not be kept ({upgrade_pass.name} rewrites the whole net)")
+                new_doc = _rewrite_canonically(reading, doc, expected, settings, step.name)
+                notices.append(f"comments and layout could not be kept ({step.name} rewrites the whole net)")
                 history.append(None)
             else:
-                new_doc, _ = parse_document(apply_edits(doc.text, outcome.edits), settings, kind)
-                _require_same(new_doc, expected, doc, upgrade_pass.name, outcome.resolved)
+                if outcome.schema is not None:  # the net moved to the target's schema: read it so from now on
+                    reading = dataclasses.replace(reading, schema=outcome.schema, dialect=settings.target or "bvlc")
+                    settings = dataclasses.replace(settings, dialect=settings.target)
+                new_doc = reread(apply_edits(doc.text, outcome.edits), reading, settings)
+                _require_same(new_doc, expected, doc, step.name, outcome.resolved)
                 history.append(list(outcome.edits))
             doc = new_doc
-            change = Change(upgrade_pass.code.code, upgrade_pass.name, outcome.summary, outcome.counts, line, column)
-            changes.append(change)
-    return _Run(doc, bool(changes), tuple(changes), tuple(findings), tuple(dict.fromkeys(notices)))
+            changes.append(Change(step.code.code, step.name, outcome.summary, outcome.counts, line, column))
+    return _Run(doc, tuple(changes), tuple(findings), tuple(dict.fromkeys(notices)), reading, settings)
+
+
+def _outcome(
+    step: _Step, doc: Document, path: Path, settings: Settings, contexts: dict[Path, Context]
+) -> tuple[PassResult, bool]:
+    """What a step finds and would change at `path`, and whether its change is to be applied."""
+    from upgrade_tool.rules import Rule
+
+    view = doc.view(path)
+    if not isinstance(step.run, Rule):
+        return step.run(view, settings), True  # type: ignore[operator]
+    context = contexts.get(path)
+    if context is None:
+        context = contexts[path] = _rule_context(view, settings)
+    checked = step.run.check(view, context)
+    fix = checked.fix
+    wanted = (step.code.fix is Fix.SAFE and (settings.fix or settings.unsafe_fixes)) or (
+        step.code.fix is Fix.UNSAFE and settings.unsafe_fixes
+    )
+    if fix is None:
+        return PassResult(view.message, findings=checked.findings), False
+    return dataclasses.replace(fix, findings=checked.findings), wanted
+
+
+def _fixed_by(finding: Finding, step: _Step) -> bool:
+    """A rule's own finding is gone once its fix is applied."""
+    return finding.code == step.code.code and step.code.fix in (Fix.SAFE, Fix.UNSAFE)
+
+
+def _rule_context(view: Document, settings: Settings) -> Context:
+    from upgrade_tool.dialects import get_dialect
+    from upgrade_tool.netrole import classify
+    from upgrade_tool.rules import Context
+
+    dialect = get_dialect(settings.dialect or "bvlc")
+    target = get_dialect(settings.target or dialect.name)
+    return Context(settings, dialect, target, classify(view.message))
 
 
 def _first_change(
@@ -177,7 +287,7 @@ def _first_change(
     history: list[list[Edit] | None],
     source: Source | None,
 ) -> tuple[int, int]:
-    """Line and column in the input of the first text a pass changes (its target's start if it rewrites all)."""
+    """Line and column in the input of the first text a step changes (its target's start if it rewrites all)."""
     if edits:
         offset: int | None = min(edit.start for edit in edits)
     else:
@@ -192,19 +302,20 @@ def _input_position(offset: int | None, history: list[list[Edit] | None], source
         offset = None if edits is None or offset is None else map_back(offset, edits)
     if source is None or offset is None:
         return 0, 0
-    return tuple(source.position(offset))  # type: ignore[return-value]
+    line, column = source.position(offset)
+    return line, column
 
 
-def _rewrite_canonically(doc: Document, expected: Message, kind: Kind, settings: Settings, name: str) -> Document:
+def _rewrite_canonically(reading: Reading, doc: Document, expected: Message, settings: Settings, name: str) -> Document:
     """Replace the whole text with the canonical print of `expected` (no unknown fields to lose)."""
     if doc.unknown:
         raise InputError(
             f"the {name} upgrade rewrites the whole net and would lose fields the schema does not know "
-            f"({doc.unknown[0].node.name!r} here); give their definitions with --proto",
+            f"({doc.unknown[0].node.name!r} here); name their dialect with --dialect or give --proto",
             doc.unknown[0].node.start,
+            "E007",
         )
-    text = render(expected)
-    new_doc, _ = parse_document(text, settings, kind)
+    new_doc = reread(render(expected), reading, settings)
     _require_same(new_doc, expected, doc, name)
     return new_doc
 
@@ -227,19 +338,19 @@ def _wire(message: Message) -> bytes:
     return data
 
 
-def _require_stable(doc: Document, kind: Kind, settings: Settings) -> None:
-    again = run_passes(doc, kind, settings)
+def _require_stable(reading: Reading, doc: Document, settings: Settings) -> None:
+    again = run_steps(reading, doc, settings)
     if again.changed:
         raise SelfCheckError("a second run would upgrade the output again")
 
 
-def _prove_canonical(text: str, doc: Document, kind: Kind, settings: Settings) -> None:
+def _prove_canonical(text: str, reading: Reading, doc: Document, settings: Settings) -> None:
     try:
-        reread, _ = parse_document(text, settings, kind)
+        again = reread(text, reading, settings)
     except InputError as exc:
         raise SelfCheckError(f"the canonical output does not parse: {exc.message}") from None
-    _require_same(reread, doc.message, doc, "canonical printer")
-    _require_stable(reread, kind, settings)
+    _require_same(again, doc.message, doc, "canonical printer")
+    _require_stable(reading, again, settings)
 
 
 def _locate(

@@ -22,6 +22,7 @@ from upgrade_tool.codes import Code
 from upgrade_tool.document import Document, Kind
 from upgrade_tool.edits import Edit
 from upgrade_tool.reader import Field
+from upgrade_tool.schema import Schema
 from upgrade_tool.settings import Settings
 
 
@@ -46,6 +47,9 @@ class PassResult:
     # Unknown nodes the pass turned into known ones (a user-given mapping, say):
     # the only unknown text an upgrade may change.
     resolved: tuple[Field, ...] = ()
+    # The schema the upgraded net is in, where it is not the input's (a pre-V2 fork's net moved to
+    # a current one): the text is read back with it, and later passes see that schema.
+    schema: Schema | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,19 @@ exactly "BatchNorm" that has param blocks:
    leave the layer alone and report it, unless `--unsafe-fixes`.
 A layer holding anything the schema does not know (NVIDIA's `scale_bias`, say)
 is never guessed about: it is left alone and reported, unless `--unsafe-fixes`.
+
+Those rules are for a runtime that masks the statistics itself, as BVLC's does
+since #4704. The output is for a runtime, the *target* (`--target`, by default
+the dialect the file is written for), and `batchnorm.tsv` says what each does:
+
+- masks them itself (BVLC, SSD, YOLO, ..., Intel's MKL engines): the rules above;
+  a layer whose engine has learnable scale and bias (Intel's MKL2017/MKLDNN,
+  4-5 blobs) keeps blocks 4-5, and so all of them, once blocks 1-3 are zero-rate;
+- does not (the forks from before #4704, Intel's default CAFFE engine): the
+  blocks are what keeps the solver off the statistics; they are kept (BN006),
+  and a layer lacking them is the rule BN005's business;
+- forces its own rates (NVIDIA's Caffe): the blocks are inert, so all of them go
+  (4- and 5-blob layers too), with a note (BN007); named blocks stay.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from typing import cast
 from upgrade_tool.binder import Path, Unknown
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter, ParamSpec
 from upgrade_tool.codes import Code, Fix, Level
+from upgrade_tool.dialects import Dialect, MaskAnswer, Masks, batchnorm_engine, get_dialect
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import Edit, delete_nodes, insert_after, replace
 from upgrade_tool.passes import Finding, PassResult, UpgradePass
@@ -47,20 +61,20 @@ def classify(params: Sequence[ParamSpec]) -> Verdict:
     """Which rule applies to a BatchNorm layer with these param blocks."""
     if not params:
         return Verdict.MODERN
-    if len(params) > MAX_STATISTICS or not all(_zero_rate(p) for p in params):
+    if len(params) > MAX_STATISTICS or not all(zero_rate(p) for p in params):
         return Verdict.NEEDS_HUMAN
     if any(p.name or p.HasField("share_mode") for p in params):
         return Verdict.SHARED
     return Verdict.STRIP
 
 
-def _zero_rate(param: ParamSpec) -> bool:
+def zero_rate(param: ParamSpec) -> bool:
     return bool(param.HasField("lr_mult") and param.lr_mult == 0)
 
 
 def _settled(param: ParamSpec) -> bool:
     """Already as rule 2 (or `--bn-style zero`) leaves it: both rates explicitly 0."""
-    return _zero_rate(param) and param.HasField("decay_mult") and param.decay_mult == 0
+    return zero_rate(param) and param.HasField("decay_mult") and param.decay_mult == 0
 
 
 def _unsafe_verdict(params: Sequence[ParamSpec]) -> Verdict:
@@ -76,20 +90,37 @@ def _human_reason(params: Sequence[ParamSpec]) -> str:
 
 
 def upgrade(doc: Document, settings: Settings) -> PassResult:
-    net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's (--proto) with the same fields
+    net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's with the same fields
+    if "layer" not in net.DESCRIPTOR.fields_by_name:
+        return PassResult(net)  # a pre-V2 fork's net: its BatchNorm, if any, is a V1 layer of its own
+    target = get_dialect(settings.target or "bvlc")
     result = type(net)()
     result.CopyFrom(net)
     edits: list[Edit] = []
     findings: list[Finding] = []
     removed = zeroed = layers = 0
+    reasons: dict[str, None] = {}  # why the target wants the changes made, in order
+    kept: list[Path] = []  # layers whose blocks the target needs
+    forced: list[Path] = []  # layers whose blocks the target ignores
     for index, layer in enumerate(result.layer):
         if layer.type != "BatchNorm" or not layer.param:
             continue
         where = (("layer", index),)
-        verdict = _decide(layer, doc, where, settings, findings)
+        answer = target.masks_statistics(engine_of(target, net, layer))
+        if answer.masks is not Masks.YES:
+            if answer.masks is Masks.NO and classify(layer.param) in (Verdict.STRIP, Verdict.SHARED):
+                kept.append(where)
+            continue
+        if answer.forces_rates:
+            verdict = _forced_verdict(layer, target, where, findings)
+            if verdict is Verdict.STRIP:
+                forced.append(where)
+        else:
+            verdict = _decide(layer, doc, where, settings, findings, _learnable_extras(answer))
         layer_node = doc.node(where)
         param_nodes = children_named(layer_node.children if layer_node else None, "param")
-        if verdict is Verdict.STRIP and settings.bn_style is BnStyle.STRIP:
+        inert = answer.forces_rates  # the runtime ignores the rates: there is nothing for `zero` to keep
+        if verdict is Verdict.STRIP and (settings.bn_style is BnStyle.STRIP or inert):
             removed += len(layer.param)
             del layer.param[:]
             edits.extend(delete_nodes(doc.text, param_nodes))
@@ -100,19 +131,98 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
             zeroed += len(layer.param)
             for position, param in enumerate(layer.param):
                 node = param_nodes[position] if position < len(param_nodes) else None
-                edits.extend(_zero_rates(doc.text, param, node))
+                edits.extend(zero_rates(doc.text, param, node))
         else:
             continue
         layers += 1
+        reasons.setdefault("sets these rates itself" if answer.forces_rates else "masks the statistics itself")
+    findings.extend(_notes(target, kept, forced))
     if not layers:
         return PassResult(net, findings=tuple(findings))
     counts = {"param blocks removed": removed, "param blocks zeroed": zeroed, "layers": layers}
-    return PassResult(result, True, tuple(edits), _summary(removed, zeroed, layers), counts, tuple(findings))
+    summary = _summary(removed, zeroed, layers)
+    if target.name != "bvlc" or settings.dialect not in (None, "bvlc"):  # say why, where it is a fork's rule
+        summary += f"; target {target.name}'s BatchNorm {' or '.join(reasons)}"
+    return PassResult(result, True, tuple(edits), summary, counts, tuple(findings))
 
 
-def _decide(layer: LayerParameter, doc: Document, where: Path, settings: Settings, findings: list[Finding]) -> Verdict:
-    """The rule for one BatchNorm layer, with a finding where a human should look."""
+def engine_of(target: Dialect, net: NetParameter, layer: LayerParameter) -> str | None:
+    """The engine the target builds the layer with, where the target has several (Intel's Caffe)."""
+    if target.name != "intel":
+        return None
+    return batchnorm_engine(_enum_name(layer.batch_norm_param, "engine"), _text(layer, "engine"), _text(net, "engine"))
+
+
+def _enum_name(message: object, name: str) -> str | None:
+    fields = message.DESCRIPTOR.fields_by_name  # type: ignore[attr-defined]
+    field = fields.get(name)
+    if field is None or field.enum_type is None or not message.HasField(name):  # type: ignore[attr-defined]
+        return None
+    value = field.enum_type.values_by_number.get(getattr(message, name))
+    return value.name if value is not None else None
+
+
+def _text(message: object, name: str) -> str | None:
+    fields = message.DESCRIPTOR.fields_by_name  # type: ignore[attr-defined]
+    if name not in fields or not message.HasField(name):  # type: ignore[attr-defined]
+        return None
+    value = getattr(message, name)
+    return value if isinstance(value, str) else None
+
+
+def _learnable_extras(answer: MaskAnswer) -> int:
+    """Blobs after the three statistics the target's layer may learn (Intel's MKL scale and bias: 2)."""
+    row = answer.row
+    if row is None or row.learnable_blobs.startswith("none"):
+        return 0
+    return max((count for count in row.blob_counts if count > MAX_STATISTICS), default=MAX_STATISTICS) - MAX_STATISTICS
+
+
+def _forced_verdict(layer: LayerParameter, target: Dialect, where: Path, findings: list[Finding]) -> Verdict:
+    """NVIDIA's Caffe overwrites every rate: blocks go, unless they share blobs by name."""
+    blobs = [count for row in target.batchnorm() if row.type_name == "BatchNorm" for count in row.blob_counts]
+    limit = max(blobs, default=MAX_STATISTICS)  # a layer with learnable scale and bias has 5
+    if len(layer.param) > limit:
+        what = f"BatchNorm {layer.name!r} has {len(layer.param)} param blocks, more than its {limit} blobs"
+        findings.append(Finding("BN001", f"{what}; left unchanged", where, needs_human=True))
+        return Verdict.NEEDS_HUMAN
+    if any(p.name or p.HasField("share_mode") for p in layer.param):
+        return Verdict.MODERN  # the names share blobs; the rates are the runtime's anyway
+    return Verdict.STRIP
+
+
+def _notes(target: Dialect, kept: list[Path], forced: list[Path]) -> list[Finding]:
+    """One note per net for the layers whose blocks the target needs, and for those it ignores."""
+    notes = []
+    if kept:
+        reason = target.masks_statistics().reason
+        keeps = "keeps its" if len(kept) == 1 else "keep their"
+        what = f"{_count(len(kept), 'BatchNorm layer')} {keeps} zero-rate param blocks: target {reason}"
+        notes.append(Finding("BN006", what, kept[0]))
+    if forced:
+        reason = target.masks_statistics().reason
+        layers = _count(len(forced), "BatchNorm layer")
+        what = f"removed the param blocks of {layers}, which do nothing: target {reason}"
+        notes.append(Finding("BN007", what, forced[0]))
+    return notes
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def _decide(
+    layer: LayerParameter, doc: Document, where: Path, settings: Settings, findings: list[Finding], extras: int = 0
+) -> Verdict:
+    """The rule for one BatchNorm layer, with a finding where a human should look.
+
+    `extras`: learnable blobs the target's layer has after the statistics; their
+    blocks set real rates, so a layer with them keeps every block.
+    """
     unknown = doc.unknown_within(where)
+    learnable_blocks = extras and MAX_STATISTICS < len(layer.param) <= MAX_STATISTICS + extras and not unknown
+    if learnable_blocks and all(zero_rate(p) for p in layer.param[:MAX_STATISTICS]):
+        return Verdict.MODERN  # blocks 4-5 are the scale's and bias's: removing 1-3 would shift them
     verdict = classify(layer.param)
     if unknown:
         what = f"BatchNorm {layer.name!r} has fields the schema does not know ({_names(unknown)})"
@@ -137,7 +247,7 @@ def _names(unknown: Sequence[Unknown]) -> str:
     return ", ".join(sorted({item.node.name for item in unknown}))
 
 
-def _zero_rates(text: str, param: ParamSpec, node: Field | None) -> list[Edit]:
+def zero_rates(text: str, param: ParamSpec, node: Field | None) -> list[Edit]:
     """Set lr_mult and decay_mult to 0 in the message and, alike, in the text."""
     edits: list[Edit] = []
     anchor = None
@@ -244,6 +354,26 @@ PASS = UpgradePass(
             level=Level.ERROR,
             needs_human=True,
             fix=Fix.UNSAFE,
+        ),
+        Code(
+            "BN006",
+            "batchnorm-blocks-required",
+            "the target runtime needs the BatchNorm zero-rate param blocks: kept",
+            "Caffe from before PR #4704 (and forks of it: Faster R-CNN, R-FCN, DeepLab, PSPNet, OpenPose, "
+            "lim0606's, Intel's default CAFFE engine) does not keep the solver off the BatchNorm statistics by "
+            "itself; the `param { lr_mult: 0 }` blocks do. bn-upgrade keeps them for such a target. To move the "
+            "net to current Caffe, give `--target bvlc`.",
+            level=Level.NOTE,
+            default=False,
+        ),
+        Code(
+            "BN007",
+            "batchnorm-rates-ignored",
+            "NVIDIA's Caffe sets BatchNorm rates itself: the param blocks, which it ignores, were removed",
+            "NVIDIA's BatchNorm overwrites the rates of all its blobs (statistics 0, scale and bias 1) whatever "
+            "the file says, so param blocks on it are inert, including 4- and 5-block ones for layers with "
+            "learnable scale and bias. They are removed; blocks that share blobs by name are kept.",
+            level=Level.NOTE,
         ),
     ),
 )

@@ -57,10 +57,13 @@ def data_param_name(layer: V1LayerParameter) -> str | None:
 
 def fields_to_move(layer: V1LayerParameter) -> list[str]:
     name = data_param_name(layer)
-    if name is None or not layer.HasField(name):
+    if name is None or name not in layer.DESCRIPTOR.fields_by_name or not layer.HasField(name):
         return []
+    if "transform_param" not in layer.DESCRIPTOR.fields_by_name:
+        return []  # a schema from before TransformationParameter: the fields are current there
     params: Message = getattr(layer, name)
-    return [field for field in MOVED_FIELDS if params.HasField(field)]
+    known = params.DESCRIPTOR.fields_by_name
+    return [field for field in MOVED_FIELDS if field in known and params.HasField(field)]
 
 
 def upgrade(doc: Document, settings: Settings) -> PassResult:

@@ -47,9 +47,9 @@ _COMMENT_OR_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|#[^
 
 
 def upgrade(doc: Document, settings: Settings) -> PassResult:
-    net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's (--proto) with the same fields
-    if not any(len(getattr(net, name)) for name in INPUT_FIELDS):
-        return PassResult(net)
+    net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's with the same fields
+    if not _has_input_layers(net) or not any(len(getattr(net, name)) for name in INPUT_FIELDS):
+        return PassResult(net)  # no input fields, or a schema from before Input layers (they are current there)
     places = _Places.of(doc.tree)
     _check_counts(net, places)
     blocked = _blocked(net, doc)
@@ -68,6 +68,15 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
     edits = _edits(doc, places, layer) if doc.tree is not None else []
     summary = f"moved {inputs} input{'s' * (inputs != 1)} into an Input layer"
     return PassResult(result, True, tuple(edits), summary, {"inputs": inputs, "input layers": 1})
+
+
+def _has_input_layers(net: NetParameter) -> bool:
+    """Whether the schema has `layer` entries with an `input_param` and all three input fields."""
+    fields = net.DESCRIPTOR.fields_by_name
+    layer = fields.get("layer")
+    if layer is None or layer.message_type is None:
+        return False
+    return "input_param" in layer.message_type.fields_by_name and set(INPUT_FIELDS) <= set(fields)
 
 
 @dataclass

@@ -162,7 +162,10 @@ def home(setting: str, v0_type: str) -> Home | None:
 
 
 def needs_upgrade(net: NetParameter) -> bool:
-    """Caffe's test: some connection holds a V0 `layer`."""
+    """Caffe's test: some connection holds a V0 `layer` (a schema without V0 layers has none)."""
+    layers = net.DESCRIPTOR.fields_by_name.get("layers")
+    if layers is None or layers.message_type is None or "layer" not in layers.message_type.fields_by_name:
+        return False
     return any(connection.HasField("layer") for connection in net.layers)
 
 

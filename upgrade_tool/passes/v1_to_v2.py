@@ -5,8 +5,10 @@ naming a registered layer, and the per-blob V1 fields became one `param` block
 per blob. Caffe's upgrade (NetNeedsV1ToV2Upgrade / UpgradeV1Net), done here the
 same way:
 
-- `layers` -> `layer`; the type enum -> its string (`V1_TYPES`, then the
-  user's `--v1-type NAME=Type`, which wins where both name a type);
+- `layers` -> `layer`; the type enum -> its string, from the V1 table of the
+  dialect the file is read as (BVLC's is Caffe's UpgradeV1LayerType), where the
+  user's `--v1-type NAME=Type` wins; a string the table derives from the fork's
+  layer class rather than its own upgrade is used with a note (VL004);
 - blob i's `param: "name"`, `blob_share_mode`, `blobs_lr`, `weight_decay` ->
   `param { name share_mode lr_mult decay_mult }` number i (`PER_BLOB`);
 - every other field is copied as it is (the same field exists in both).
@@ -14,6 +16,11 @@ same way:
 In the text, the `param` block for blob i takes the place of the first field
 that mentions blob i, laid out like it; the other per-blob fields go, leaving
 a comment that ended their line where it was. Values keep their spelling.
+
+A fork from before V2 (DeepLab-Context, DeconvNet, C3D 1.0, SPP-net) reads only
+V1 layers: for it as the target the net is current, and stays V1 (VL005). With
+another `--target` the net becomes one in the target's schema: every field is
+carried over by name, and one the target's layer has no place for is VL003.
 
 Findings (the net is then left unchanged: V1 and current layers cannot be mixed):
 
@@ -29,66 +36,26 @@ A net with both `layer` and `layers` is an `InputError`, as Caffe refuses it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from upgrade_tool.binder import Path, Unknown
-from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter, V1LayerParameter
+from upgrade_tool.caffe_pb2 import NetParameter, V1LayerParameter
 from upgrade_tool.canonical import quote
 from upgrade_tool.codes import Code, Fix, Level
+from upgrade_tool.dialects import Dialect, V1Type, get_dialect
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import Edit, delete_nodes, line_indent, newline_of, replace
 from upgrade_tool.errors import InputError
+from upgrade_tool.messages import copy_by_name
 from upgrade_tool.passes import Finding, PassResult, UpgradePass
 from upgrade_tool.reader import Field, Scalar
+from upgrade_tool.schema import Schema
 from upgrade_tool.settings import Settings
-
-# Caffe's UpgradeV1LayerType: V1 enum name -> registered layer type.
-V1_TYPES = {
-    "NONE": "",
-    "ABSVAL": "AbsVal",
-    "ACCURACY": "Accuracy",
-    "ARGMAX": "ArgMax",
-    "BNLL": "BNLL",
-    "CONCAT": "Concat",
-    "CONTRASTIVE_LOSS": "ContrastiveLoss",
-    "CONVOLUTION": "Convolution",
-    "DATA": "Data",
-    "DECONVOLUTION": "Deconvolution",
-    "DROPOUT": "Dropout",
-    "DUMMY_DATA": "DummyData",
-    "EUCLIDEAN_LOSS": "EuclideanLoss",
-    "ELTWISE": "Eltwise",
-    "EXP": "Exp",
-    "FLATTEN": "Flatten",
-    "HDF5_DATA": "HDF5Data",
-    "HDF5_OUTPUT": "HDF5Output",
-    "HINGE_LOSS": "HingeLoss",
-    "IM2COL": "Im2col",
-    "IMAGE_DATA": "ImageData",
-    "INFOGAIN_LOSS": "InfogainLoss",
-    "INNER_PRODUCT": "InnerProduct",
-    "LRN": "LRN",
-    "MEMORY_DATA": "MemoryData",
-    "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
-    "MVN": "MVN",
-    "POOLING": "Pooling",
-    "POWER": "Power",
-    "RELU": "ReLU",
-    "SIGMOID": "Sigmoid",
-    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss",
-    "SILENCE": "Silence",
-    "SOFTMAX": "Softmax",
-    "SOFTMAX_LOSS": "SoftmaxWithLoss",
-    "SPLIT": "Split",
-    "SLICE": "Slice",
-    "TANH": "TanH",
-    "WINDOW_DATA": "WindowData",
-    "THRESHOLD": "Threshold",
-}
 
 # V1 per-blob field -> the ParamSpec field it becomes, in ParamSpec's field order.
 PER_BLOB = {"param": "name", "blob_share_mode": "share_mode", "blobs_lr": "lr_mult", "weight_decay": "decay_mult"}
@@ -97,31 +64,41 @@ NOT_COPIED = frozenset({"type", "layer", *PER_BLOB})
 
 @dataclass(frozen=True)
 class LayerPlan:
-    """How one V1 layer converts: its new type (None: it has none)."""
+    """How one V1 layer converts: its new type (None: it has none), and the converted layer."""
 
     type: str | None
     unknown_type: Field | None = None  # its `type` node, if the schema does not know the value
+    layer: Message | None = None
 
 
 def upgrade(doc: Document, settings: Settings) -> PassResult:
-    net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's (--proto) with the same fields
+    net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's with the same fields
     v1_layers = list(net.layers)
     if not v1_layers:
         return PassResult(net)
-    if net.layer:
+    source = get_dialect(settings.dialect or "bvlc")
+    out = _output_schema(net, source, settings)
+    if isinstance(out, Finding):
+        return PassResult(net, findings=(out,))
+    if "layer" in net.DESCRIPTOR.fields_by_name and net.layer:
         first = doc.node((("layers", 0),))
         message = "the net has both 'layer' and V1 'layers' entries; write every layer in one of the two forms"
-        raise InputError(message, first.start if first is not None else 0)
-    target = cast(Descriptor, net.DESCRIPTOR.fields_by_name["layer"].message_type)
+        raise InputError(message, first.start if first is not None else 0, "E005")
+    result = cast(NetParameter, out.net() if out is not None else type(net)())
     findings: list[Finding] = []
-    plans = [_plan_layer(doc, index, layer, target, settings, findings) for index, layer in enumerate(v1_layers)]
-    if findings:
+    table = source.v1_types()
+    plans = [_plan_layer(doc, i, layer, result, table, settings, findings) for i, layer in enumerate(v1_layers)]
+    if out is None:  # the same schema: a copy keeps even what it does not know (a binary model's fork fields)
+        result.CopyFrom(net)
+        result.ClearField("layers")
+    for misfit in copy_by_name(net, result, skip=frozenset({"layers"})) if out is not None else ():
+        what = f"the net's {misfit!r} has no place in {_target_name(settings, out)}'s schema; left the net unchanged"
+        findings.append(Finding("VL003", what, (), needs_human=True))
+    if any(f.needs_human for f in findings):
         return PassResult(net, findings=tuple(findings))
-    result = type(net)()
-    result.CopyFrom(net)
-    result.ClearField("layers")
-    for layer, plan in zip(v1_layers, plans, strict=True):
-        convert_layer(layer, result.layer.add(), plan.type)
+    for plan in plans:
+        assert plan.layer is not None
+        result.layer.add().CopyFrom(plan.layer)  # type: ignore[arg-type]
     edits = () if doc.tree is None else tuple(_text_edits(doc, plans))
     resolved = tuple(plan.unknown_type for plan in plans if plan.unknown_type is not None)
     counts = {
@@ -130,17 +107,39 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
         "types mapped by --v1-type": len(resolved),
     }
     summary = f"converted {len(plans)} V1 layer{'s' * (len(plans) != 1)} to the current format"
-    return PassResult(result, True, edits, summary, counts, (), resolved)
+    if out is not None:
+        summary += f" of {_target_name(settings, out)}"
+    return PassResult(result, True, edits, summary, counts, tuple(findings), resolved, out)
 
 
-def convert_layer(v1: V1LayerParameter, layer: LayerParameter, new_type: str | None) -> None:
-    """Fill an empty current-format `layer` from a V1 layer, as Caffe's UpgradeV1LayerParameter does."""
-    for field, value in v1.ListFields():
-        if field.name not in NOT_COPIED:
-            _copy_field(field, value, layer)
+def _target_name(settings: Settings, out: Schema | None) -> str:
+    return settings.target or "bvlc" if out is not None else settings.dialect or "bvlc"
+
+
+def _output_schema(net: NetParameter, source: Dialect, settings: Settings) -> Schema | Finding | None:
+    """The schema the converted net is in: None for the net's own; a note where the target reads only V1."""
+    if "layer" in net.DESCRIPTOR.fields_by_name:
+        return None
+    target = get_dialect(settings.target or source.name)
+    if target.pre_v2:
+        what = (
+            f"{target.name}'s Caffe reads V1 layers only: the net is current for it and stays V1 "
+            "(--target NAME, e.g. bvlc, converts it for another runtime)"
+        )
+        return Finding("VL005", what, (("layers", 0),))
+    return target.schema()
+
+
+def convert_layer(v1: Message, layer: Message, new_type: str | None) -> list[str]:
+    """Fill an empty current-format `layer` from a V1 layer, as Caffe's UpgradeV1LayerParameter does.
+
+    `layer` may be of another schema than `v1` (a pre-V2 fork's net moved to a
+    current one); what does not fit there is returned, by name, and not copied.
+    """
+    misfits = copy_by_name(v1, layer, skip=NOT_COPIED)
     if new_type is not None:
-        layer.type = new_type
-    params = layer.param
+        layer.type = new_type  # type: ignore[attr-defined]
+    params = layer.param  # type: ignore[attr-defined]
     for v1_name, spec_name in PER_BLOB.items():
         for blob, value in enumerate(getattr(v1, v1_name)):
             while len(params) <= blob:
@@ -148,22 +147,10 @@ def convert_layer(v1: V1LayerParameter, layer: LayerParameter, new_type: str | N
             if v1_name == "blob_share_mode":
                 value = _share_mode(v1, params[blob], value)
             setattr(params[blob], spec_name, value)
+    return misfits
 
 
-def _copy_field(field: FieldDescriptor, value: object, layer: Message) -> None:
-    if not field.is_repeated:
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
-            getattr(layer, field.name).CopyFrom(value)
-        else:
-            setattr(layer, field.name, value)
-    elif field.type == FieldDescriptor.TYPE_MESSAGE:
-        for item in value:  # type: ignore[attr-defined]
-            getattr(layer, field.name).add().CopyFrom(item)
-    else:
-        getattr(layer, field.name).extend(value)
-
-
-def _share_mode(v1: V1LayerParameter, spec: Message, value: int) -> int:
+def _share_mode(v1: Message, spec: Message, value: int) -> int:
     """V1 DimCheckMode -> ParamSpec DimCheckMode, by name (STRICT, PERMISSIVE)."""
     v1_enum = v1.DESCRIPTOR.fields_by_name["blob_share_mode"].enum_type
     spec_enum = spec.DESCRIPTOR.fields_by_name["share_mode"].enum_type
@@ -173,28 +160,58 @@ def _share_mode(v1: V1LayerParameter, spec: Message, value: int) -> int:
 
 
 def _plan_layer(
-    doc: Document, index: int, layer: V1LayerParameter, target: Descriptor, settings: Settings, findings: list[Finding]
+    doc: Document,
+    index: int,
+    layer: V1LayerParameter,
+    net: Message,
+    table: Mapping[str, V1Type],
+    settings: Settings,
+    findings: list[Finding],
 ) -> LayerPlan:
-    """The new type of one V1 layer; a finding for anything that keeps it from converting."""
+    """The new type of one V1 layer and the layer it becomes; a finding for anything that keeps it from converting."""
     where: Path = (("layers", index),)
     name = repr(layer.name)
     unknown_type = _unknown_type(doc, where)
-    plan = LayerPlan(None)
+    new_type = None
     if layer.HasField("type") or unknown_type is not None:
         v1_type = _v1_type_name(doc.text, layer, unknown_type)
-        new_type = dict(settings.v1_types).get(v1_type, V1_TYPES.get(v1_type))
-        if new_type is None:
-            hint = f"left the net unchanged; say what it is with --v1-type {v1_type}=TypeName"
-            what = f"layer {name} has V1 type {v1_type}, which Caffe cannot map; {hint}"
-            findings.append(Finding("VL001", what, where, needs_human=True))
-        plan = LayerPlan(new_type, unknown_type)
+        new_type = _new_type(v1_type, table, settings, name, where, findings)
     if layer.HasField("layer"):
         what = f"layer {name} holds a V0 'layer {{ }}' block, which Caffe would drop; left the net unchanged"
         findings.append(Finding("VL002", what, where, needs_human=True))
-    for field in _no_place_for(layer, doc.unknown_within(where), where, target, binary=doc.tree is None):
+    target = cast(Descriptor, net.DESCRIPTOR.fields_by_name["layer"].message_type)
+    converted = type(net)().layer.add()  # type: ignore[attr-defined]
+    misfits = convert_layer(layer, converted, new_type)
+    for field in misfits + _no_place_for(doc.unknown_within(where), where, target, binary=doc.tree is None):
         what = f"layer {name} has {field!r}, which has no same place in the current format; left the net unchanged"
         findings.append(Finding("VL003", what, where, needs_human=True))
-    return plan
+    return LayerPlan(new_type, unknown_type, converted)
+
+
+def _new_type(
+    v1_type: str, table: Mapping[str, V1Type], settings: Settings, name: str, where: Path, findings: list[Finding]
+) -> str | None:
+    """The type string: the user's mapping, else the dialect's table (a note where the table derives it)."""
+    mapped = dict(settings.v1_types).get(v1_type)
+    if mapped is not None:
+        return mapped
+    row = table.get(v1_type)
+    if row is None or row.source == "none":
+        dialect = settings.dialect or "bvlc"
+        why = "has no row for it" if row is None else "builds no layer for it"
+        hint = f"left the net unchanged; say what it is with --v1-type {v1_type}=TypeName"
+        what = f"layer {name} has V1 type {v1_type}, and {dialect}'s table of V1 types {why}; {hint}"
+        findings.append(Finding("VL001", what, where, needs_human=True))
+        return None
+    bvlc = get_dialect("bvlc").v1_types().get(v1_type)
+    noted = any(f.code == "VL004" and f" V1 type {v1_type} became " in f.message for f in findings)
+    if row.derived and (bvlc is None or bvlc.type_string != row.type_string) and not noted:
+        what = (
+            f"layer {name}: V1 type {v1_type} became {row.type_string!r} (in every layer), the name of the class "
+            f"{settings.dialect}'s Caffe registers for it ({row.evidence}); its own upgrade has no entry"
+        )
+        findings.append(Finding("VL004", what, where))
+    return row.type_string
 
 
 def _unknown_type(doc: Document, where: Path) -> Field | None:
@@ -212,31 +229,15 @@ def _v1_type_name(text: str, layer: V1LayerParameter, unknown_type: Field | None
     return value.name if value is not None else str(number)
 
 
-def _no_place_for(
-    layer: V1LayerParameter, unknown: list[Unknown], where: Path, target: Descriptor, *, binary: bool
-) -> list[str]:
-    """Fields of a V1 layer that would not carry over as they are.
+def _no_place_for(unknown: list[Unknown], where: Path, target: Descriptor, *, binary: bool) -> list[str]:
+    """Unknown fields of a V1 layer that would not carry over as they are.
 
-    Known fields without a same-named, same-typed current field (only in a
-    fork's schema); unknown ones the current layer knows by name (renaming the
-    block would suddenly give them a meaning); and, in a binary model, every
-    unknown one: it is known there only by its number, which means nothing in
-    the current layer message.
+    Those the current layer knows by name (renaming the block would suddenly
+    give them a meaning); and, in a binary model, every one: it is known there
+    only by its number, which means nothing in the current layer message.
     """
-    known = [f.name for f, _ in layer.ListFields() if f.name not in NOT_COPIED and not _same_field(f, target)]
-    unknown_names = [u.node.name for u in unknown if u.owner == where and u.node.name != "type"]
-    return known + [name for name in unknown_names if binary or name in target.fields_by_name]
-
-
-def _same_field(field: FieldDescriptor, target: Descriptor) -> bool:
-    other = target.fields_by_name.get(field.name)
-    if other is None or other.type != field.type or other.is_repeated != field.is_repeated:
-        return False
-    if field.message_type is not None:
-        return other.message_type is not None and other.message_type.full_name == field.message_type.full_name
-    if field.enum_type is not None:
-        return other.enum_type is not None and other.enum_type.full_name == field.enum_type.full_name
-    return True
+    names = [u.node.name for u in unknown if u.owner == where and u.node.name != "type"]
+    return [name for name in names if binary or name in target.fields_by_name]
 
 
 def _text_edits(doc: Document, plans: list[LayerPlan]) -> list[Edit]:
@@ -338,6 +339,27 @@ PASS = UpgradePass(
             "meaning, so the net is left as it is.",
             level=Level.ERROR,
             needs_human=True,
+        ),
+        Code(
+            "VL004",
+            "v1-type-derived",
+            "a fork's V1 layer type converted to the name of the layer class the fork registers for it",
+            "A fork's own V1 upgrade (or the lack of one, before V2) has no type string for some of its V1 types. "
+            "The dialect's table then gives the name of the layer class the fork registers for the enum value, "
+            'which is the rule Caffe\'s V2 registry uses (`UNPOOLING` -> "Unpooling"); the note says so, so '
+            "you can check the target runtime has a layer of that name.",
+            level=Level.NOTE,
+        ),
+        Code(
+            "VL005",
+            "v1-for-v1-runtime",
+            "the target reads V1 layers only: the net is current for it and stays V1",
+            "DeepLab-Context's, DeconvNet's, C3D 1.0's and SPP-net's Caffe are from before V2 layers: a V2 net "
+            "would not load there. For such a target bn-upgrade leaves the V1 layers as they are. To convert the "
+            "net for another runtime, name it: `--target bvlc` (or a V2 fork such as `deeplab`, `segnet`, "
+            "`c3d-v1.1`); fields the target's layer has no place for are then reported (VL003).",
+            level=Level.NOTE,
+            default=False,
         ),
     ),
 )

@@ -1,0 +1,214 @@
+"""Read a text with the right schema: BVLC's, a fork's (told from the file, or named), or a `--proto`.
+
+The file is parsed once. Its tree is bound with BVLC's schema, leaving aside what
+that schema does not know; if nothing is left aside the file is BVLC's and that
+was the only bind. Otherwise the names left aside are looked up in the index of
+every shipped dialect (`upgrade_tool.dialects`), and the file is bound again with
+the dialects that know all of them, best first, strictly: the first that reads
+it with nothing unknown is the file's dialect. Where none does, the file is read
+leniently with the closest one (or BVLC's, if no dialect knows any of the names)
+and each name left aside is reported: DL001 where some fork knows it (kept as
+written), DL002 where no shipped dialect does (a typo, or a fork bn-upgrade does
+not ship: needs a human), with the closest known name.
+
+A dialect named with `--dialect` is read strictly: an unknown field is an error
+(E002) with the closest name that dialect knows. `--strict` makes every unknown
+field an error, and so does `--format canonical` (Caffe's printer cannot keep
+text it does not know).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import Message
+
+from upgrade_tool.binder import Unknown, bind
+from upgrade_tool.codes import Code, Level
+from upgrade_tool.document import Document, Kind, message_at
+from upgrade_tool.errors import InputError
+from upgrade_tool.reader import Field, parse_tree
+from upgrade_tool.schema import BVLC, Schema, load_schema
+from upgrade_tool.settings import OutputFormat, Settings
+
+BVLC_NAME = "bvlc"
+PROTO_NAME = "proto"  # the name of a schema given with --proto
+
+CODES = (
+    Code(
+        "DL001",
+        "fork-field-kept",
+        "a field or value of a Caffe fork, kept as written",
+        "No single shipped dialect reads the whole file (it mixes forks, or comes from a fork bn-upgrade does "
+        "not ship), but some fork knows this name, so it is kept exactly as written and the rest of the file "
+        "is still checked and upgraded. Name the dialect with `--dialect` (or give the fork's `caffe.proto` "
+        "with `--proto`) to have it checked too.",
+        level=Level.NOTE,
+        default=False,
+    ),
+    Code(
+        "DL002",
+        "unknown-field",
+        "a field or value no known Caffe dialect has: a typo, or an unshipped fork's",
+        "bn-upgrade knows BVLC's schema and those of 22 forks. A name none of them has in that place is most "
+        "likely misspelt (the message names the closest known one): Caffe would refuse the file. If it is a "
+        "field of a fork bn-upgrade does not ship, give that fork's `caffe.proto` with `--proto`.",
+        'layer {\n  name: "conv1"\n  type: "Convolution"\n  convolution_param { num_ouput: 16 }\n}\n',
+        level=Level.ERROR,
+        needs_human=True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How one text was read."""
+
+    doc: Document
+    kind: Kind
+    schema: Schema
+    dialect: str  # a shipped dialect's name, or PROTO_NAME
+    reason: str  # why this dialect, in a line
+    strict: bool  # re-reading the output must find nothing unknown either
+    findings: tuple[tuple[str, str, int], ...] = ()  # (code, message, offset in the text): DL001 / DL002
+
+
+def detect_kind(tree: list[Field], schema: Schema) -> Kind:
+    """Net or solver, by which message's own field names the top level uses."""
+    net_fields = set(schema.net.DESCRIPTOR.fields_by_name)
+    solver_fields = set(schema.solver.DESCRIPTOR.fields_by_name)
+    names = {node.name for node in tree}
+    solver_votes = len(names & (solver_fields - net_fields))
+    return Kind.SOLVER if solver_votes > len(names & (net_fields - solver_fields)) else Kind.NET
+
+
+def read(text: str, settings: Settings, kind: Kind | None = None) -> Reading:
+    """Parse and bind `text` with the schema its dialect (or the settings) calls for; `InputError` if invalid."""
+    tree = parse_tree(text)
+    kind = kind or detect_kind(tree, BVLC)
+    canonical = settings.output_format is OutputFormat.CANONICAL
+    if settings.proto is not None:
+        schema = load_schema(settings.proto)
+        return _read_strictly_or_keep(text, tree, kind, schema, PROTO_NAME, "the schema given with --proto", settings)
+    if settings.dialect is not None:
+        from upgrade_tool.dialects import get_dialect
+
+        dialect = get_dialect(settings.dialect)
+        doc = _bind(text, tree, kind, dialect.schema(), strict=True)
+        return Reading(doc, kind, dialect.schema(), dialect.name, "named with --dialect", True)
+    doc = _bind(text, tree, kind, BVLC, strict=False)
+    if not doc.unknown:
+        return Reading(doc, kind, BVLC, BVLC_NAME, "no names beyond BVLC's schema", True)
+    return _detect(text, tree, kind, doc, strict=settings.strict or canonical)
+
+
+def reread(text: str, reading: Reading, settings: Settings) -> Document:
+    """Read an upgraded text the way its input was read: the same schema, the same strictness."""
+    strict = reading.strict or settings.output_format is OutputFormat.CANONICAL
+    return _bind(text, parse_tree(text), reading.kind, reading.schema, strict=strict)
+
+
+def _bind(text: str, tree: list[Field], kind: Kind, schema: Schema, *, strict: bool) -> Document:
+    message = schema.net() if kind is Kind.NET else schema.solver()
+    try:
+        bound = bind(tree, message, text, strict=strict)
+    except InputError as exc:
+        if strict and exc.message.startswith("unknown field"):
+            raise _unknown_field_error(text, tree, kind, schema, exc) from None
+        raise
+    return Document(text, tree, bound.message, bound.unknown)
+
+
+def _read_strictly_or_keep(
+    text: str, tree: list[Field], kind: Kind, schema: Schema, name: str, reason: str, settings: Settings
+) -> Reading:
+    strict = settings.strict or settings.output_format is OutputFormat.CANONICAL
+    doc = _bind(text, tree, kind, schema, strict=strict)
+    findings = _kept(doc, text, name) if doc.unknown else ()
+    return Reading(doc, kind, schema, name, reason, not doc.unknown, findings)
+
+
+def _detect(text: str, tree: list[Field], kind: Kind, bvlc_doc: Document, *, strict: bool) -> Reading:
+    from upgrade_tool.dialects import detect, get_dialect, keys_of, used_keys
+
+    detection = detect(keys_of(bvlc_doc.message, bvlc_doc.unknown, text), used_keys(bvlc_doc.message, tree, text))
+    for candidate in detection.fits:
+        schema = get_dialect(candidate.dialect).schema()
+        try:
+            doc = _bind(text, tree, kind, schema, strict=True)
+        except InputError:
+            continue  # the names fit, the values or nesting do not: the next one
+        return Reading(doc, kind, schema, candidate.dialect, detection.reason, True)
+    best = detection.best
+    name = best.dialect if best is not None else BVLC_NAME
+    schema = get_dialect(name).schema() if best is not None else BVLC
+    doc = _bind(text, tree, kind, schema, strict=False) if best is not None else bvlc_doc
+    if strict:
+        first = doc.unknown[0]
+        raise _unknown_field_error(text, tree, kind, schema, InputError("unknown field", first.node.start, "E002"))
+    reason = f"no dialect reads it all ({detection.reason}); read with {name}, keeping what it does not know"
+    return Reading(doc, kind, schema, name, reason, False, _kept(doc, text, name))
+
+
+def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int], ...]:
+    """DL001 / DL002 for each distinct name the reading left aside, at its first place."""
+    from upgrade_tool.dialects import describe, dialects_knowing, names_known_in, node_keys, role_name
+
+    found: dict[tuple[str, ...], tuple[str, str, int]] = {}
+    times: dict[tuple[str, ...], int] = {}
+    for item in doc.unknown:
+        owner = cast(Descriptor, message_at(doc.message, item.owner).DESCRIPTOR)
+        key = next(iter(node_keys(owner, item.node, text)), None)
+        if key is None or key[:2] == ("caffe.V1LayerParameter", "type"):
+            continue  # a V1 type no dialect maps is the V1 pass's finding (VL001)
+        times[key] = times.get(key, 0) + 1
+        if key in found:
+            continue
+        knowing = dialects_knowing(key)
+        what = describe(key)
+        if knowing:
+            message = f"kept {what!r} as written: {dialect} does not know it ({_forks(knowing)} do)"
+            found[key] = ("DL001", message, item.node.start)
+        else:
+            names = [*owner.fields_by_name, *names_known_in(role_name(owner))]
+            hint = _did_you_mean(item.node.name, names) if len(key) == 2 else ""
+            message = f"no known Caffe dialect has {what!r} in {owner.name}{hint}; kept as written"
+            found[key] = ("DL002", message, item.node.start)
+    return tuple(
+        (code, message + (f" ({times[key]} times)" if times[key] > 1 else ""), offset)
+        for key, (code, message, offset) in found.items()
+    )
+
+
+def _forks(names: Iterable[str]) -> str:
+    listed = list(names)
+    return ", ".join(listed[:4]) + (f" and {len(listed) - 4} more" if len(listed) > 4 else "")
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    from upgrade_tool.dialects import suggest
+
+    close = suggest(name, known)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def _unknown_field_error(text: str, tree: list[Field], kind: Kind, schema: Schema, error: InputError) -> InputError:
+    """The strict reader's unknown-field error, with the closest name the schema has there."""
+    message = schema.net() if kind is Kind.NET else schema.solver()
+    unknown = _first_unknown(text, tree, message)
+    if unknown is None:
+        return error
+    owner = cast(Descriptor, message_at(message, unknown.owner).DESCRIPTOR)
+    hint = _did_you_mean(unknown.node.name, owner.fields_by_name)
+    return InputError(f"unknown field {unknown.node.name!r} in {owner.full_name}{hint}", unknown.node.start, "E002")
+
+
+def _first_unknown(text: str, tree: list[Field], message: Message) -> Unknown | None:
+    try:
+        bound = bind(tree, message, text, strict=False)
+    except InputError:
+        return None
+    return bound.unknown[0] if bound.unknown else None
