@@ -116,6 +116,11 @@ def patch_os(monkeypatch: pytest.MonkeyPatch, **replacements: Callable[..., Any]
     monkeypatch.setattr(upgrade_tool.files, "os", PatchedOs(**replacements))
 
 
+def at(name: str, dir_fd: int | None) -> Path:
+    """The file a call made with `dir_fd` (a descriptor of its directory) names."""
+    return Path(f"/proc/self/fd/{dir_fd}", name) if dir_fd is not None else Path(name)
+
+
 def failing(error: int) -> Callable[..., Any]:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise OSError(error, os.strerror(error))
@@ -138,12 +143,13 @@ def test_the_upgrade_is_written_to_a_fsynced_temp_file_beside_the_target_then_re
         fsynced.add(fd)
         events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else "?"))
 
-    def spy_replace(source: str, destination: str) -> None:
-        assert Path(source).parent == Path(destination).parent, "the temp file must sit beside the target"
-        assert Path(source).read_text() == UPGRADED, "the temp file must be complete before the rename"
-        assert Path(destination).read_text() == LEGACY, "the original must be intact until the rename"
-        events.append(("replace", source))
-        os.replace(source, destination)
+    def spy_replace(source: str, destination: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+        assert src_dir_fd == dst_dir_fd and "/" not in source + destination, "the temp file must sit beside the target"
+        assert os.path.samefile(at(".", src_dir_fd), tmp_path), "... in the target's own directory"
+        assert at(source, src_dir_fd).read_text() == UPGRADED, "the temp file must be complete before the rename"
+        assert at(destination, dst_dir_fd).read_text() == LEGACY, "the original must be intact until the rename"
+        events.append(("replace", str(tmp_path / source)))
+        os.replace(source, destination, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
     patch_os(monkeypatch, fsync=spy_fsync, replace=spy_replace)
     result = invoke(tmp_path, monkeypatch, "net.prototxt")
@@ -182,8 +188,8 @@ def test_an_interrupt_between_write_and_rename_keeps_the_original_and_exits_130(
     net = write(tmp_path / "net.prototxt", LEGACY)
     before = fingerprint(net)
 
-    def interrupted(source: str, destination: str) -> None:
-        assert Path(source).exists()
+    def interrupted(source: str, destination: str, **dir_fds: int) -> None:
+        assert at(source, dir_fds["src_dir_fd"]).exists()
         raise KeyboardInterrupt
 
     patch_os(monkeypatch, replace=interrupted)
@@ -201,14 +207,14 @@ def test_a_signal_just_after_the_temp_file_is_created_does_not_leave_it_behind(
     # failure has not started yet. SIGINT and SIGTERM are held across it.
     net = write(tmp_path / "net.prototxt", LEGACY)
     before = fingerprint(net)
-    real = upgrade_tool.files._temp_beside
+    real = upgrade_tool.files._create_temp
 
-    def temp_then_signal(target: Path) -> tuple[int, str]:
-        made = real(target)
+    def temp_then_signal(name: str, dir_fd: int) -> tuple[int, str]:
+        made = real(name, dir_fd)
         os.kill(os.getpid(), signal.SIGTERM)
         return made
 
-    monkeypatch.setattr(upgrade_tool.files, "_temp_beside", temp_then_signal)
+    monkeypatch.setattr(upgrade_tool.files, "_create_temp", temp_then_signal)
     previous = signal.getsignal(signal.SIGTERM)
     install_signal_handlers()  # SIGTERM raises KeyboardInterrupt, as in the command
     try:
@@ -279,7 +285,7 @@ def test_a_dangling_link_is_an_error_and_stays_a_link(tmp_path: Path) -> None:
     link.symlink_to("gone.prototxt")
     completed = run("net.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
-    assert only_line(completed.stderr) == "net.prototxt: no such file"
+    assert only_line(completed.stderr) == "net.prototxt: a dangling link"
     assert link.is_symlink() and everything(tmp_path) == ["net.prototxt"]
 
 
@@ -463,17 +469,19 @@ def test_an_unreadable_file_in_a_tree_is_a_one_line_error_and_the_batch_goes_on(
     assert everything(tmp_path) == ["models", "models/a_secret.prototxt", "models/b_net.prototxt"]
 
 
-def test_an_unreadable_file_named_on_the_command_line_is_refused_before_anything_runs(
+def test_an_unreadable_file_named_on_the_command_line_is_one_line_and_the_batch_goes_on(
     tmp_path: Path, bound_run: Callable[..., Any]
 ) -> None:
-    # click checks named paths before the run starts: a usage error (exit 2), nothing written.
+    # As for a file found in a tree: one line, counted as failed (exit 2), the other files done.
     secret = write(tmp_path / "secret.prototxt", LEGACY, mode=0o000)
     other = write(tmp_path / "net.prototxt", LEGACY)
-    before = fingerprint(other)
-    completed = bound_run("secret.prototxt", "net.prototxt", cwd=tmp_path)
+    completed = bound_run("-j", "1", "secret.prototxt", "net.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
-    assert "Path 'secret.prototxt' is not readable" in completed.stderr
-    assert fingerprint(other) == before
+    assert completed.stderr.splitlines()[:2] == [
+        "secret.prototxt: cannot read: Permission denied",
+        "net.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)",
+    ]
+    assert other.read_text() == UPGRADED
     secret.chmod(0o600)
     assert secret.read_text() == LEGACY
     assert everything(tmp_path) == ["net.prototxt", "secret.prototxt"]
@@ -661,10 +669,12 @@ def test_a_full_disk_when_creating_the_temp_file(tmp_path: Path, monkeypatch: py
     net = write(tmp_path / "net.prototxt", LEGACY)
     before = fingerprint(net)
 
-    def no_room(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def no_room_for_new_files(path: str, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_CREAT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return os.open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr("upgrade_tool.files.tempfile.mkstemp", no_room)
+    patch_os(monkeypatch, open=no_room_for_new_files)
     result = invoke(tmp_path, monkeypatch, "net.prototxt")
     assert result.exit_code == 2
     assert only_line(result.stderr) == f"net.prototxt: {DISK_FULL}"
