@@ -65,7 +65,9 @@ def collect(
             else [Target(path, os.path.basename(path), True)]
         )
         for target in found:
-            key = target.path if target.path == "-" or target.error else os.path.realpath(target.path)
+            # A file reached twice (a link, overlapping PATHs) is processed once; a copy goes wherever asked.
+            plain = target.path == "-" or target.error or target.copy_only
+            key = target.path if plain else os.path.realpath(target.path)
             if key not in seen:
                 seen.add(key)
                 targets.append(target)
