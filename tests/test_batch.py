@@ -270,7 +270,14 @@ def test_copy_unchanged_copies_the_rest_of_the_tree(tree: Path) -> None:
     run("--out-dir", "out", "--copy-unchanged", "tree", cwd=tree.parent)
     assert state(tree) == before
     out = contents(tree.parent / "out")
-    unchanged = ["a/modern.prototxt", "b/bad.prototxt", "b/fork.prototxt", "b/human.prototxt", "c/torch.pt", "notes.txt"]
+    unchanged = [
+        "a/modern.prototxt",
+        "b/bad.prototxt",
+        "b/fork.prototxt",
+        "b/human.prototxt",
+        "c/torch.pt",
+        "notes.txt",
+    ]
     # The file that failed is copied as it is. Not copied: hidden directories, and links (out of
     # the tree, or to a file already mirrored under its real path).
     assert sorted(out) == sorted(WOULD_UPGRADE + unchanged)
