@@ -44,7 +44,8 @@ Exit codes:
 
 \b
 Directories are walked recursively for {", ".join(DEFAULT_INCLUDE)} (a .pt
-only if it is text), skipping hidden directories and links out of the tree.
+only if it is text), skipping hidden directories and never following links; a
+directory that cannot be read is an error, counted as failed.
 
 \b
 Examples:
@@ -96,9 +97,15 @@ class _Command(click.Command):
     metavar="FILE",
     help="Write the result to FILE ('-' for stdout) instead of in place; one input file only.",
 )
-@click.option("--out-dir", metavar="DIR", help="Write upgraded copies under DIR, mirroring the tree; change nothing.")
 @click.option(
-    "--copy-unchanged", is_flag=True, help="With --out-dir: also copy files that need no upgrade, and others."
+    "--out-dir",
+    metavar="DIR",
+    help="Write upgraded copies under DIR, mirroring the tree; change nothing. Never writes through a link in DIR.",
+)
+@click.option(
+    "--copy-unchanged",
+    is_flag=True,
+    help="With --out-dir: also copy files that need no upgrade or fail to, and the tree's other files, as they are.",
 )
 @click.option("--backup", metavar="SUFFIX", help="Keep each original beside its upgraded file, as NAME+SUFFIX.")
 @click.option(
