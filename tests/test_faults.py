@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import random
 import re
@@ -116,6 +117,11 @@ def patch_os(monkeypatch: pytest.MonkeyPatch, **replacements: Callable[..., Any]
     monkeypatch.setattr(upgrade_tool.files, "os", PatchedOs(**replacements))
 
 
+def at(name: str, dir_fd: int | None) -> Path:
+    """The file a call made with `dir_fd` (a descriptor of its directory) names."""
+    return Path(f"/proc/self/fd/{dir_fd}", name) if dir_fd is not None else Path(name)
+
+
 def failing(error: int) -> Callable[..., Any]:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise OSError(error, os.strerror(error))
@@ -138,12 +144,13 @@ def test_the_upgrade_is_written_to_a_fsynced_temp_file_beside_the_target_then_re
         fsynced.add(fd)
         events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else "?"))
 
-    def spy_replace(source: str, destination: str) -> None:
-        assert Path(source).parent == Path(destination).parent, "the temp file must sit beside the target"
-        assert Path(source).read_text() == UPGRADED, "the temp file must be complete before the rename"
-        assert Path(destination).read_text() == LEGACY, "the original must be intact until the rename"
-        events.append(("replace", source))
-        os.replace(source, destination)
+    def spy_replace(source: str, destination: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+        assert src_dir_fd == dst_dir_fd and "/" not in source + destination, "the temp file must sit beside the target"
+        assert os.path.samefile(at(".", src_dir_fd), tmp_path), "... in the target's own directory"
+        assert at(source, src_dir_fd).read_text() == UPGRADED, "the temp file must be complete before the rename"
+        assert at(destination, dst_dir_fd).read_text() == LEGACY, "the original must be intact until the rename"
+        events.append(("replace", str(tmp_path / source)))
+        os.replace(source, destination, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
     patch_os(monkeypatch, fsync=spy_fsync, replace=spy_replace)
     result = invoke(tmp_path, monkeypatch, "net.prototxt")
@@ -182,8 +189,8 @@ def test_an_interrupt_between_write_and_rename_keeps_the_original_and_exits_130(
     net = write(tmp_path / "net.prototxt", LEGACY)
     before = fingerprint(net)
 
-    def interrupted(source: str, destination: str) -> None:
-        assert Path(source).exists()
+    def interrupted(source: str, destination: str, **dir_fds: int) -> None:
+        assert at(source, dir_fds["src_dir_fd"]).exists()
         raise KeyboardInterrupt
 
     patch_os(monkeypatch, replace=interrupted)
@@ -201,14 +208,14 @@ def test_a_signal_just_after_the_temp_file_is_created_does_not_leave_it_behind(
     # failure has not started yet. SIGINT and SIGTERM are held across it.
     net = write(tmp_path / "net.prototxt", LEGACY)
     before = fingerprint(net)
-    real = upgrade_tool.files._temp_beside
+    real = upgrade_tool.files._create_temp
 
-    def temp_then_signal(target: Path) -> tuple[int, str]:
-        made = real(target)
+    def temp_then_signal(name: str, dir_fd: int) -> tuple[int, str]:
+        made = real(name, dir_fd)
         os.kill(os.getpid(), signal.SIGTERM)
         return made
 
-    monkeypatch.setattr(upgrade_tool.files, "_temp_beside", temp_then_signal)
+    monkeypatch.setattr(upgrade_tool.files, "_create_temp", temp_then_signal)
     previous = signal.getsignal(signal.SIGTERM)
     install_signal_handlers()  # SIGTERM raises KeyboardInterrupt, as in the command
     try:
@@ -279,7 +286,7 @@ def test_a_dangling_link_is_an_error_and_stays_a_link(tmp_path: Path) -> None:
     link.symlink_to("gone.prototxt")
     completed = run("net.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
-    assert only_line(completed.stderr) == "net.prototxt: no such file"
+    assert only_line(completed.stderr) == "net.prototxt: a dangling link"
     assert link.is_symlink() and everything(tmp_path) == ["net.prototxt"]
 
 
@@ -351,6 +358,40 @@ def test_a_file_changed_between_reading_and_renaming_is_left_as_the_other_writer
     else:
         assert net.read_bytes() == theirs[0]
         assert everything(tmp_path) == ["net.prototxt"], "no temp file, and no backup of a file left alone"
+
+
+class RecordingOs:
+    """The `os` module as files.py sees it, every call noted by name and first argument."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(os, name)
+        if not callable(real) or isinstance(real, type):
+            return real
+
+        def noted(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, args[0] if args else None))
+            return real(*args, **kwargs)
+
+        return noted
+
+
+def test_the_last_look_for_another_writer_is_the_call_just_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What remains (see the README): an edit landing between that look and the rename is lost.
+    net = write(tmp_path / "net.prototxt", LEGACY)
+    recording = RecordingOs()
+    monkeypatch.setattr(upgrade_tool.files, "os", recording)
+    result = invoke(tmp_path, monkeypatch, "net.prototxt")
+    assert result.exit_code == 0, result.output
+    names = [name for name, _ in recording.calls]
+    rename = names.index("replace")
+    assert recording.calls[rename - 1] == ("stat", "net.prototxt"), recording.calls[rename - 3 : rename + 1]
+    assert names[rename - 2] == "fsync", "the temp file is complete and synced before that look"
+    assert net.read_text() == UPGRADED
 
 
 @pytest.mark.parametrize("edit", EDITS)
@@ -463,17 +504,61 @@ def test_an_unreadable_file_in_a_tree_is_a_one_line_error_and_the_batch_goes_on(
     assert everything(tmp_path) == ["models", "models/a_secret.prototxt", "models/b_net.prototxt"]
 
 
-def test_an_unreadable_file_named_on_the_command_line_is_refused_before_anything_runs(
+def test_an_unreadable_directory_in_a_tree_is_one_line_counted_as_failed_and_the_batch_goes_on(
     tmp_path: Path, bound_run: Callable[..., Any]
 ) -> None:
-    # click checks named paths before the run starts: a usage error (exit 2), nothing written.
+    models = tmp_path / "models"
+    models.mkdir()
+    first = write(models / "a.prototxt", LEGACY)
+    secret = models / "secret"
+    secret.mkdir()
+    hidden = write(secret / "x.prototxt", LEGACY)
+    last = write(models / "z.prototxt", LEGACY)
+    secret.chmod(0o000)
+    try:
+        completed = bound_run("-j", "2", "models", cwd=tmp_path)
+    finally:
+        secret.chmod(0o755)
+    assert completed.returncode == 2
+    lines = completed.stderr.splitlines()
+    assert lines[:3] == [
+        "models/a.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)",
+        "models/secret: cannot read directory: Permission denied",
+        "models/z.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)",
+    ]
+    assert lines[3].startswith("3 files scanned: 2 upgraded, 0 already up to date, 0 need a human, 1 failed (")
+    assert first.read_text() == last.read_text() == UPGRADED
+    assert hidden.read_text() == LEGACY
+
+
+def test_an_unreadable_directory_named_on_the_command_line_is_one_line(
+    tmp_path: Path, bound_run: Callable[..., Any]
+) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    write(secret / "x.prototxt", LEGACY)
+    secret.chmod(0o000)
+    try:
+        completed = bound_run("secret", cwd=tmp_path)
+    finally:
+        secret.chmod(0o755)
+    assert completed.returncode == 2
+    assert only_line(completed.stderr) == "secret: cannot read directory: Permission denied"
+
+
+def test_an_unreadable_file_named_on_the_command_line_is_one_line_and_the_batch_goes_on(
+    tmp_path: Path, bound_run: Callable[..., Any]
+) -> None:
+    # As for a file found in a tree: one line, counted as failed (exit 2), the other files done.
     secret = write(tmp_path / "secret.prototxt", LEGACY, mode=0o000)
     other = write(tmp_path / "net.prototxt", LEGACY)
-    before = fingerprint(other)
-    completed = bound_run("secret.prototxt", "net.prototxt", cwd=tmp_path)
+    completed = bound_run("-j", "1", "secret.prototxt", "net.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
-    assert "Path 'secret.prototxt' is not readable" in completed.stderr
-    assert fingerprint(other) == before
+    assert completed.stderr.splitlines()[:2] == [
+        "secret.prototxt: cannot read: Permission denied",
+        "net.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)",
+    ]
+    assert other.read_text() == UPGRADED
     secret.chmod(0o600)
     assert secret.read_text() == LEGACY
     assert everything(tmp_path) == ["net.prototxt", "secret.prototxt"]
@@ -524,6 +609,72 @@ def test_an_unreadable_file_in_process(tmp_path: Path, monkeypatch: pytest.Monke
     assert result.exit_code == 2
     assert only_line(result.stderr) == "net.prototxt: cannot read: Permission denied"
     assert fingerprint(net) == before
+
+
+READ_ONLY_MOUNT = """
+set -e
+mount -t tmpfs tmpfs ro
+printf '%s' "$NET" > ro/net.prototxt
+mount -o remount,ro ro
+shift
+exec "$@"
+"""
+
+
+def run_on_a_read_only_file_system(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run bn-upgrade in a mount namespace where `ro/` is a read-only tmpfs holding ro/net.prototxt."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    (tmp_path / "ro").mkdir()
+    own = ["--map-root-user"] if os.geteuid() != 0 else []
+    completed = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            *own,
+            "sh",
+            "-c",
+            READ_ONLY_MOUNT,
+            "sh",
+            "-",
+            sys.executable,
+            "-m",
+            "upgrade_tool",
+            *args,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NET": LEGACY},
+    )
+    if "unshare:" in completed.stderr or "mount:" in completed.stderr:
+        pytest.skip(f"cannot mount a read-only file system here: {completed.stderr.strip()}")
+    assert "Traceback" not in completed.stderr, completed.stderr
+    return completed
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="mounts a tmpfs in a Linux mount namespace")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("ro/net.prototxt",), "ro/net.prototxt: cannot write: Read-only file system", id="in place"),
+        pytest.param(
+            ("-o", "ro/new.prototxt", "ro/net.prototxt"),
+            "ro/new.prototxt: cannot write: Read-only file system",
+            id="-o",
+        ),
+        pytest.param(
+            ("--out-dir", "ro/out", "ro/net.prototxt"),
+            "ro/out/net.prototxt: cannot create its directory: Read-only file system",
+            id="--out-dir",
+        ),
+    ],
+)
+def test_a_read_only_file_system_is_reported_as_such(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    completed = run_on_a_read_only_file_system(tmp_path, *args)
+    assert completed.returncode == 2
+    assert only_line(completed.stderr) == message
 
 
 # -- where the output cannot go ----------------------------------------------------------------
@@ -661,10 +812,12 @@ def test_a_full_disk_when_creating_the_temp_file(tmp_path: Path, monkeypatch: py
     net = write(tmp_path / "net.prototxt", LEGACY)
     before = fingerprint(net)
 
-    def no_room(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def no_room_for_new_files(path: str, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_CREAT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return os.open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr("upgrade_tool.files.tempfile.mkstemp", no_room)
+    patch_os(monkeypatch, open=no_room_for_new_files)
     result = invoke(tmp_path, monkeypatch, "net.prototxt")
     assert result.exit_code == 2
     assert only_line(result.stderr) == f"net.prototxt: {DISK_FULL}"
@@ -732,6 +885,8 @@ SIGNALS = [
     pytest.param(signal.SIGINT, False, id="SIGINT to bn-upgrade"),
     pytest.param(signal.SIGTERM, False, id="SIGTERM to bn-upgrade"),
     pytest.param(signal.SIGTERM, True, id="SIGTERM to the process group (a service manager)"),
+    pytest.param(signal.SIGHUP, True, id="SIGHUP to the process group (the terminal closed)"),
+    pytest.param(signal.SIGQUIT, True, id="SIGQUIT to the process group (Ctrl-backslash)"),
 ]
 
 
@@ -944,3 +1099,132 @@ def test_file_error_names_the_file_it_is_about(tmp_path: Path) -> None:
         replace_file(tmp_path / "missing" / "x.prototxt", b"x")
     assert caught.value.path == str(tmp_path / "missing" / "x.prototxt")
     assert str(caught.value) == "cannot write: No such file or directory"
+
+
+# -- temp files a killed run left ---------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(timeout=60)
+    return process.pid
+
+
+def stale_temp(directory: Path, name: str, pid: int) -> Path:
+    temp = directory / f".{upgrade_tool.files.temp_stem(name)}.{pid}-0a1b2c.bn-upgrade.tmp"
+    temp.write_bytes(b"half an upgrade")
+    return temp
+
+
+def kill_mid_write(tmp_path: Path, *args: str) -> None:
+    """Run bn-upgrade until a write is under way, then SIGKILL it (and wait until it is gone)."""
+    in_hand = tmp_path / "in_hand"
+    in_hand.mkdir(exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", STALL_IN_FSYNC, str(in_hand), "60", "-j", "1", *args],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: any(in_hand.iterdir()), process)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="finds the file in hand through /proc")
+def test_a_temp_file_a_sigkill_left_is_reported_then_removed_when_its_file_is_written(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    net = write(models / "net.prototxt", LEGACY)
+    kill_mid_write(tmp_path, "models")
+    [temp] = temp_files(models)
+    assert net.read_text() == LEGACY, "a killed write leaves the original as it was"
+    said = f"models/{temp}: a temp file left by a bn-upgrade run that was killed"
+
+    check = run("--check", "models", cwd=tmp_path)
+    assert check.returncode == 1
+    assert check.stderr.splitlines()[0] == f"{said}; --clean removes it"
+    assert temp_files(models) == [temp], "--check removes nothing"
+
+    upgrade = run("models", cwd=tmp_path)
+    assert upgrade.returncode == 0
+    assert upgrade.stderr.splitlines() == [
+        f"{said}; removed",
+        "models/net.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)",
+    ]
+    assert net.read_text() == UPGRADED
+    assert everything(models) == ["net.prototxt"]
+
+
+@pytest.mark.parametrize("name", ["net.prototxt", "n" * 246 + ".prototxt"], ids=["a short name", "a 255-byte name"])
+def test_clean_removes_stale_temp_files_where_nothing_is_written(tmp_path: Path, name: str) -> None:
+    write(tmp_path / name, MODERN)
+    temp = stale_temp(tmp_path, name, dead_pid())
+    completed = run("--check", "--clean", "--report", "r.json", name, cwd=tmp_path)
+    assert completed.returncode == 0
+    assert completed.stderr.splitlines() == [
+        f"{temp.name}: a temp file left by a bn-upgrade run that was killed; removed"
+    ]
+    assert not temp.exists()
+    [record] = json.loads((tmp_path / "r.json").read_text())["files"]
+    assert record["stale_temp_files"] == [{"path": temp.name, "removed": True}]
+
+
+def test_a_temp_file_of_a_run_still_going_is_never_touched(tmp_path: Path) -> None:
+    net = write(tmp_path / "net.prototxt", LEGACY)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        temp = stale_temp(tmp_path, "net.prototxt", alive.pid)
+        completed = run("--clean", "net.prototxt", cwd=tmp_path)
+    finally:
+        alive.kill()
+        alive.wait(timeout=60)
+    assert completed.returncode == 0
+    assert completed.stderr.splitlines() == ["net.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)"]
+    assert temp.read_bytes() == b"half an upgrade"
+    assert net.read_text() == UPGRADED
+
+
+def test_only_temp_files_of_the_files_processed_are_looked_at(tmp_path: Path) -> None:
+    write(tmp_path / "net.prototxt", LEGACY)
+    pid = dead_pid()
+    others = [
+        stale_temp(tmp_path, "other.prototxt", pid),  # another file's
+        tmp_path / f".net.prototxt.{pid}.bn-upgrade.tmp",  # not bn-upgrade's naming
+        tmp_path / ".net.prototxt.abcdefgh.bn-upgrade.tmp",  # an older bn-upgrade's, with no pid to check
+    ]
+    for other in others[1:]:
+        other.write_bytes(b"x")
+    completed = run("--clean", "net.prototxt", cwd=tmp_path)
+    assert completed.returncode == 0
+    assert completed.stderr.splitlines() == ["net.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)"]
+    assert all(other.exists() for other in others)
+
+
+def test_stale_temp_files_beside_an_out_dir_output_go_when_it_is_written(tmp_path: Path) -> None:
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "OUT").mkdir()
+    write(tmp_path / "tree" / "net.prototxt", LEGACY)
+    temp = stale_temp(tmp_path / "OUT", "net.prototxt", dead_pid())
+    completed = run("--out-dir", "OUT", "tree", cwd=tmp_path)
+    assert completed.returncode == 0
+    assert completed.stderr.splitlines()[0] == (
+        f"OUT/{temp.name}: a temp file left by a bn-upgrade run that was killed; removed"
+    )
+    assert everything(tmp_path / "OUT") == ["net.prototxt"]
+
+
+@pytest.mark.parametrize("length", [100, 224, 225, 255])
+def test_temp_names_fit_name_max_and_tell_long_names_apart(length: int) -> None:
+    name = "a" * (length - 10) + "x.prototxt"
+    twin = "a" * (length - 10) + "y.prototxt"
+    for one in (name, twin):
+        temp = f".{upgrade_tool.files.temp_stem(one)}.4194304-abcdef.bn-upgrade.tmp"
+        assert len(temp.encode()) <= 255
+    assert upgrade_tool.files.temp_stem(name) != upgrade_tool.files.temp_stem(twin)
+    assert (upgrade_tool.files.temp_stem(name) == name) == (length <= 224)

@@ -2,35 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import click
 
 from upgrade_tool import __version__
 from upgrade_tool.document import Kind
-from upgrade_tool.files import FileError, copy_file, replace_file
-from upgrade_tool.report import github_annotations, json_report, summary, text_lines
-from upgrade_tool.runner import STDIN, Exit, FileReport, Job, WriteBack, exit_code, install_signal_handlers, run
+from upgrade_tool.files import FileError, flush_stdout, replace_file, silence_stdout, write_stdout
+from upgrade_tool.report import github_annotations, json_report, printable, summary, text_lines
+from upgrade_tool.runner import (
+    STDIN,
+    Exit,
+    FileReport,
+    Job,
+    WriteBack,
+    clashing_outputs,
+    exit_code,
+    install_signal_handlers,
+    run,
+    with_stale_temps,
+)
 from upgrade_tool.schema import SchemaError, load_schema
 from upgrade_tool.settings import BnStyle, OutputFormat, Settings
-from upgrade_tool.walk import DEFAULT_INCLUDE, Selection, Target, collect, other_files
+from upgrade_tool.walk import DEFAULT_INCLUDE, Selection, Target, collect
 
 EPILOG = f"""\b
 Exit codes:
   0    all files up to date, or upgraded
   1    --check or --diff found files to upgrade, or a finding needs a human
-  2    usage error, or an input that cannot be read or does not parse
+  2    usage error, an input that cannot be read or does not parse, or an
+       output (a file, standard output) that cannot be written in full
   123  internal error: bn-upgrade's check of its own output failed
-  130  interrupted (Ctrl-C or SIGTERM); every file is either old or new, never half-written
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP or SIGQUIT); every file is either
+       old or new, never half-written
 
 \b
 Directories are walked recursively for {", ".join(DEFAULT_INCLUDE)} (a .pt
-only if it is text), skipping hidden directories and links out of the tree.
+only if it is text), skipping hidden directories and never following links; a
+directory that cannot be read is an error, counted as failed.
 
 \b
 Examples:
@@ -44,8 +59,36 @@ Examples:
 """
 
 
-@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+INTERRUPTED = "bn-upgrade: interrupted; files already upgraded are complete, the rest untouched."
+
+
+class _Command(click.Command):
+    """The command, with standard output checked to the very end.
+
+    Whatever is still buffered is flushed before exit, so a failure there is a
+    one-line error and exit 2 rather than Python's "Exception ignored" at
+    shutdown; click's own output (--help, --version) failing is one line too.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)  # returns only outside standalone mode
+        except SystemExit as exc:
+            code = exc.code
+        except OSError as exc:  # click writing --help or --version to a stdout that fails
+            silence_stdout()
+            _say(f"bn-upgrade: cannot write to standard output: {exc.strerror or exc}")
+            code = Exit.BAD_INPUT
+        try:
+            flush_stdout()
+        except FileError as exc:
+            _say(f"bn-upgrade: {exc}")
+            code = code if isinstance(code, int) and code > Exit.BAD_INPUT else Exit.BAD_INPUT
+        sys.exit(code)
+
+
+@click.command(cls=_Command, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str, readable=False))
 @click.option("--check", is_flag=True, help="Write nothing; list files that would be upgraded; exit 1 if any.")
 @click.option("--diff", is_flag=True, help="Write nothing; print a unified diff of each upgrade to stdout.")
 @click.option(
@@ -54,11 +97,23 @@ Examples:
     metavar="FILE",
     help="Write the result to FILE ('-' for stdout) instead of in place; one input file only.",
 )
-@click.option("--out-dir", metavar="DIR", help="Write upgraded copies under DIR, mirroring the tree; change nothing.")
 @click.option(
-    "--copy-unchanged", is_flag=True, help="With --out-dir: also copy files that need no upgrade, and others."
+    "--out-dir",
+    metavar="DIR",
+    help="Write upgraded copies under DIR, mirroring the tree; change nothing. Never writes through a link in DIR.",
+)
+@click.option(
+    "--copy-unchanged",
+    is_flag=True,
+    help="With --out-dir: also copy files that need no upgrade or fail to, and the tree's other files, as they are.",
 )
 @click.option("--backup", metavar="SUFFIX", help="Keep each original beside its upgraded file, as NAME+SUFFIX.")
+@click.option(
+    "--clean",
+    is_flag=True,
+    help="Remove the temp files killed bn-upgrade runs left beside the files this run processes "
+    "(always reported; writing a file removes its own).",
+)
 @click.option(
     "--bn-style",
     type=click.Choice([s.value for s in BnStyle]),
@@ -131,6 +186,7 @@ def main(
     out_dir: str | None,
     copy_unchanged: bool,
     backup: str | None,
+    clean: bool,
     bn_style: str,
     unsafe_fixes: bool,
     output_format: str,
@@ -167,30 +223,48 @@ def main(
     write_back = WriteBack.CHECK if check else WriteBack.DIFF if diff else WriteBack.YES
     if output is not None or out_dir is not None:
         write_back = WriteBack.OUTPUT
-    job = Job(settings, write_back, output, out_dir, copy_unchanged, backup, None if kind == "auto" else Kind(kind))
+    job = Job(
+        settings, write_back, output, out_dir, copy_unchanged, backup, None if kind == "auto" else Kind(kind), clean
+    )
     selection = Selection(include or DEFAULT_INCLUDE, exclude)
-    targets = collect(paths, selection)
+    targets = collect(paths, selection, copy_others=copy_unchanged, skip=out_dir)
     for path in paths:
-        if os.path.isdir(path) and not any(t.path.startswith(os.path.join(path, "")) for t in targets):
+        if os.path.isdir(path) and not any(_found_under(target, path) for target in targets):
             looked = ", ".join(selection.include)
-            click.echo(f"{path}: no files to upgrade (looked for {looked})", err=True)
+            _say(printable(f"{path}: no files to upgrade (looked for {looked})"))
     if output is not None and (len(targets) != 1 or os.path.isdir(paths[0])):
         raise click.UsageError("-o/--output takes exactly one input file (use --out-dir for a tree)")
+    clash = clashing_outputs(targets, job)
+    if clash is not None:
+        _say(printable(f"bn-upgrade: --out-dir: {clash}"))
+        sys.exit(Exit.BAD_INPUT)
+    targets = with_stale_temps(targets, job)
     install_signal_handlers()
     started = time.monotonic()
     try:
         reports = _run_with_progress(targets, job, jobs or os.cpu_count() or 1, quiet or message_format != "text")
-        if out_dir is not None and copy_unchanged:
-            _copy_other_files(paths, selection, out_dir)
     except KeyboardInterrupt:
-        click.echo("bn-upgrade: interrupted; files already upgraded are complete, the rest untouched.", err=True)
+        _say(INTERRUPTED)
         sys.exit(Exit.INTERRUPTED)
     seconds = time.monotonic() - started
     code = exit_code(reports, job)
-    _emit(reports, job, seconds, code, message_format, quiet, verbose, len(targets) > 1)
+    if not _emit(reports, job, seconds, code, message_format, quiet, verbose, len(targets) > 1):
+        code = max(code, Exit.BAD_INPUT)
     if report_path is not None:
         _write_report(report_path, json_report(reports, job, seconds, code))
     sys.exit(code)
+
+
+def _found_under(target: Target, root: str) -> bool:
+    """Whether the walk of `root` found `target` to process (or could not look somewhere below it)."""
+    found = target.path == root or target.path.startswith(os.path.join(root, ""))
+    return found and not target.copy_only
+
+
+def _say(line: str) -> None:
+    """One line on stderr (if stderr itself cannot be written to, there is nowhere left to say so)."""
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(line, err=True)
 
 
 def _refuse_bad_combinations(
@@ -237,14 +311,18 @@ def _run_with_progress(targets: Sequence[Target], job: Job, jobs: int, silent: b
 
     def draw(done: int, report: FileReport) -> None:
         rate = done / max(time.monotonic() - started, 1e-6)
-        line = f"[{done}/{len(targets)}] {rate:.0f} files/s  {report.name}"
-        sys.stderr.write("\r" + line[: width - 1].ljust(width - 1))
-        sys.stderr.flush()
+        line = printable(f"[{done}/{len(targets)}] {rate:.0f} files/s  {report.name}")
+        _draw("\r" + line[: width - 1].ljust(width - 1))
 
     try:
         return run(targets, job, jobs, draw)
     finally:
-        sys.stderr.write("\r" + " " * (width - 1) + "\r")
+        _draw("\r" + " " * (width - 1) + "\r")
+
+
+def _draw(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # the terminal went away (SIGHUP follows)
+        sys.stderr.write(text)
         sys.stderr.flush()
 
 
@@ -257,38 +335,48 @@ def _emit(
     quiet: bool,
     verbose: bool,
     batch: bool,
-) -> None:
+) -> bool:
+    """Print the diffs, messages and summary; False if standard output failed (said in one line)."""
+    stdout = _Stdout()
     for report in reports:
         if report.diff:
-            click.echo(report.diff, nl=False)
+            stdout.write(report.diff)
     if message_format == "json":
-        click.echo(json_report(reports, job, seconds, code), nl=False)
-        return
+        stdout.write(json_report(reports, job, seconds, code))
+        return stdout.ok
     for report in reports:
-        lines = (
-            github_annotations(report, job) if message_format == "github" else text_lines(report, job, quiet, verbose)
-        )
-        for line in lines:
-            click.echo(line, err=message_format == "text")
+        if message_format == "github":
+            for line in github_annotations(report, job):
+                stdout.write(line + "\n")
+        else:
+            for line in text_lines(report, job, quiet, verbose):
+                _say(line)
     if batch and not quiet and message_format == "text":
         for line in summary(reports, job, seconds):
-            click.echo(line, err=True)
+            _say(line)
+    return stdout.ok
+
+
+class _Stdout:
+    """Text for standard output, each piece written in full and flushed; the first failure is said once."""
+
+    def __init__(self) -> None:
+        self.ok = True
+
+    def write(self, text: str) -> None:
+        if not self.ok:
+            return
+        try:
+            # A diff names files as the file system spells them: undecodable bytes go out as they came in.
+            write_stdout([text.encode("utf-8", "surrogateescape")])
+        except FileError as exc:
+            self.ok = False
+            _say(f"bn-upgrade: {exc}")
 
 
 def _write_report(path: str, text: str) -> None:
     try:
-        replace_file(Path(path), text.encode("utf-8"))
+        replace_file(path, text.encode("utf-8"))
     except FileError as exc:
-        click.echo(f"{exc.path or path}: {exc}", err=True)
+        _say(printable(f"{exc.path or path}: {exc}"))
         sys.exit(Exit.BAD_INPUT)
-
-
-def _copy_other_files(paths: Sequence[str], selection: Selection, out_dir: str) -> None:
-    """--copy-unchanged: the files of each walked tree that the run did not process."""
-    for root in paths:
-        if not os.path.isdir(root):
-            continue
-        for relative in other_files(root, selection):
-            destination = Path(out_dir) / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            copy_file(Path(root) / relative, destination)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -11,12 +12,39 @@ from upgrade_tool.pipeline import Result
 from upgrade_tool.runner import FileReport, Job, Status, where
 
 _SHOWN_UNKNOWN = 8
+# A file name that is not UTF-8 arrives with each bad byte as a lone surrogate (Python's surrogateescape).
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with each byte of a name that is not UTF-8 shown as `\\xNN` (lone surrogates as `\\uXXXX`)."""
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def text_lines(report: FileReport, job: Job, quiet: bool, verbose: bool) -> Iterator[str]:
     """The stderr lines for one file (errors and findings that need a human even when quiet)."""
+    for line in _lines(report, job, quiet, verbose):
+        yield printable(line)
+
+
+def _lines(report: FileReport, job: Job, quiet: bool, verbose: bool) -> Iterator[str]:
+    if not quiet:
+        for temp, removed in report.stale:
+            done = "removed" if removed else "--clean removes it"
+            yield f"{temp}: a temp file left by a bn-upgrade run that was killed; {done}"
     if report.error:
         yield report.error
+        if report.written and not quiet:
+            yield f"{report.name}: copied unchanged to {report.written[0]}"
+        return
+    if report.status is Status.COPIED:
+        if verbose:
+            yield f"{report.name}: copied unchanged to {report.written[0]}"
         return
     result = report.result
     assert result is not None
@@ -59,6 +87,9 @@ def summary(reports: Sequence[FileReport], job: Job, seconds: float) -> list[str
     human = sum(1 for report in reports if report.result is not None and report.result.needs_human)
     parts.append(f"{human} need{'s' * (human == 1)} a human")
     parts.append(f"{count(Status.FAILED, Status.INTERNAL)} failed")
+    if job.copy_unchanged:
+        copied = count(Status.COPIED)
+        parts.append(f"{copied} other file{'s' * (copied != 1)} copied unchanged")
     lines = [f"{_count(len(reports), 'file')} scanned: {', '.join(parts)} ({seconds:.1f} s)."]
     for name, files, totals in pass_totals(reports):
         detail = ", ".join(f"{key}: {value}" for key, value in totals.items() if value)
@@ -108,6 +139,7 @@ def json_record(report: FileReport) -> dict[str, Any]:
         "bytes_before": report.bytes_before,
         "bytes_after": report.bytes_after,
         "written": list(report.written),
+        "stale_temp_files": [{"path": temp, "removed": removed} for temp, removed in report.stale],
     }
 
 
@@ -125,7 +157,18 @@ def json_report(reports: Sequence[FileReport], job: Job, seconds: float, code: i
         },
         "files": [json_record(report) for report in reports],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json_text(document)
+
+
+def json_text(document: object) -> str:
+    """JSON in UTF-8 that keeps every name: a byte that is not UTF-8 becomes a `\\udcXX` escape.
+
+    That is how Python spells such a byte in a name (surrogateescape), so
+    `os.fsencode(json.loads(text)["path"])` gives the name's bytes back; the
+    text itself stays valid UTF-8, which a raw surrogate would not be.
+    """
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
 
 
 def github_annotations(report: FileReport, job: Job) -> Iterator[str]:
@@ -154,10 +197,10 @@ def _split_error(report: FileReport) -> tuple[int, int, str]:
 
 
 def _command(level: str, path: str, line: int, column: int, title: str, message: str) -> str:
-    where_ = f"file={_escape_property(path)}"
+    where_ = f"file={_escape_property(printable(path))}"
     if line:
         where_ += f",line={line},col={column}"
-    return f"::{level} {where_},title={_escape_property(title)}::{_escape_data(message)}"
+    return f"::{level} {where_},title={_escape_property(title)}::{_escape_data(printable(message))}"
 
 
 def _escape_data(text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import difflib
 import multiprocessing
 import os
@@ -18,14 +19,23 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from upgrade_tool.binary import is_binary_path, upgrade_binary
 from upgrade_tool.document import Kind
 from upgrade_tool.errors import InputError, SelfCheckError
-from upgrade_tool.files import FileError, Snapshot, copy_file, read_file, replace_file
+from upgrade_tool.files import (
+    INTERRUPT_SIGNALS,
+    FileError,
+    Snapshot,
+    read_file,
+    remove_stale,
+    replace_file,
+    stale_temps,
+    write_below,
+    write_stdout,
+)
 from upgrade_tool.pipeline import Result, upgrade_source
 from upgrade_tool.settings import OutputFormat, Settings
 from upgrade_tool.source import Source
@@ -37,8 +47,8 @@ STDIN = "-"
 class Exit(IntEnum):
     OK = 0  # everything up to date, or upgraded
     CHANGES = 1  # --check/--diff found files to upgrade, or a finding needs a human
-    BAD_INPUT = 2  # usage error, or an input that cannot be read or parsed
-    INTERRUPTED = 130  # stopped by SIGINT or SIGTERM; every file is whole
+    BAD_INPUT = 2  # usage error, an input that cannot be read or parsed, or an output that cannot be written
+    INTERRUPTED = 130  # stopped by SIGINT, SIGTERM, SIGHUP or SIGQUIT; every file is whole
     INTERNAL = 123  # bn-upgrade's proof of its own output failed: a bug
 
 
@@ -52,6 +62,7 @@ class WriteBack(Enum):
 class Status(Enum):
     UP_TO_DATE = "up to date"
     UPGRADED = "upgraded"
+    COPIED = "copied unchanged"  # --copy-unchanged: a file of the tree that is not a net, copied as it is
     FAILED = "failed"
     INTERNAL = "internal error"
 
@@ -67,6 +78,7 @@ class Job:
     copy_unchanged: bool = False
     backup: str | None = None  # --backup SUFFIX
     kind: Kind | None = None
+    clean: bool = False  # --clean: remove stale temp files of killed runs even where nothing is written
 
     @property
     def finds_changes(self) -> bool:
@@ -83,6 +95,7 @@ class FileReport:
     bytes_after: int = 0
     diff: str = ""  # --diff: printed by the parent, in order
     written: tuple[str, ...] = field(default_factory=tuple)  # files this run wrote
+    stale: tuple[tuple[str, bool], ...] = ()  # temp files killed runs left beside it: (path, removed)
 
     @property
     def exit_code(self) -> Exit:
@@ -149,16 +162,16 @@ def run(
     return [report for report in reports if report is not None]
 
 
-_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+_INTERRUPTS = INTERRUPT_SIGNALS
 _stop: Any = None  # in a worker: the flag the parent raises to end the batch
 _parent = 0  # in a worker: the parent's pid (if it dies, the batch is over too)
-_stopping = False  # this process is already unwinding after SIGINT or SIGTERM
+_stopping = False  # this process is already unwinding after an interrupting signal
 
 
 def _worker_setup(stop: Any) -> None:
     # A worker is never interrupted: stopping one mid-operation could leave a
     # pool lock held or a message half-sent, and the parent waiting for ever.
-    # Ctrl-C and SIGTERM are the parent's; it raises `stop` instead.
+    # Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are the parent's; it raises `stop` instead.
     global _stop, _parent
     _stop, _parent = stop, os.getppid()
     for signum in _INTERRUPTS:
@@ -181,7 +194,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def install_signal_handlers() -> None:
-    """SIGINT and SIGTERM: unwind, let writes clean up, exit 130 (a repeated signal waits for that)."""
+    """SIGINT, SIGTERM, SIGHUP, SIGQUIT: unwind, let writes clean up, exit 130 (a repeated signal waits for that)."""
     global _stopping
     _stopping = False
     for signum in _INTERRUPTS:
@@ -201,10 +214,21 @@ def _release_interrupts(held: set[int] | None) -> None:
 
 def process(target: Target, job: Job) -> FileReport:
     """Upgrade one input and write the result as `job` says; never raises (but for Ctrl-C)."""
+    report = _process(target, job)
+    if not target.stale:
+        return report
+    return dataclasses.replace(report, stale=_clear_stale(target, report.written, job.clean))
+
+
+def _process(target: Target, job: Job) -> FileReport:
     path = target.path
+    if target.error:
+        return FileReport(path, Status.FAILED, error=f"{path}: {target.error}")
     snapshot: Snapshot | None = None
     try:
-        snapshot = _read(path)
+        if target.copy_only:
+            return _copy_as_it_is(target, job)
+        snapshot = _read(target)
         if is_binary_path(path) and path != STDIN:
             return _process_binary(target, snapshot, job)
         source = Source.from_bytes(snapshot.data)
@@ -214,20 +238,73 @@ def process(target: Target, job: Job) -> FileReport:
             exc.line, exc.column = source.position(exc.offset)
             raise
         return _write_text(target, snapshot, source, result, job)
-    except InputError as exc:
-        error = f"{where(path, exc.line, exc.column)}: {exc.message}"
-        return FileReport(path, Status.FAILED, error=error, bytes_before=_size(snapshot))
     except FileError as exc:
         return FileReport(path, Status.FAILED, error=f"{exc.path or path}: {exc}", bytes_before=_size(snapshot))
+    except InputError as exc:
+        error = f"{where(path, exc.line, exc.column)}: {exc.message}"
+        failed = FileReport(path, Status.FAILED, error=error, bytes_before=_size(snapshot))
     except SelfCheckError as exc:
-        return FileReport(path, Status.INTERNAL, error=_bug_message(path, f"self-check failed: {exc}"))
+        failed = FileReport(path, Status.INTERNAL, error=_bug_message(path, f"self-check failed: {exc}"))
     except Exception as exc:  # noqa: BLE001 - a bug must not become a traceback or a half-done batch
-        return FileReport(path, Status.INTERNAL, error=_bug_message(path, f"{type(exc).__name__}: {exc}"))
+        failed = FileReport(path, Status.INTERNAL, error=_bug_message(path, f"{type(exc).__name__}: {exc}"))
+    return _copy_failed(failed, target, snapshot, job)
 
 
 def where(name: str, line: int, column: int) -> str:
     """`name:line:column`, or just `name` where there are no lines (a binary model)."""
     return f"{name}:{line}:{column}" if line else name
+
+
+def destination(target: Target, job: Job) -> str | None:
+    """The file the job writes for `target` other than the target itself (-o FILE, --out-dir), if any."""
+    if job.write_back is not WriteBack.OUTPUT:
+        return None
+    if job.output is not None:
+        return None if job.output == STDIN else job.output
+    return os.path.join(job.out_dir, target.relative) if job.out_dir is not None else None
+
+
+def clashing_outputs(targets: Sequence[Target], job: Job) -> str | None:
+    """Why the job cannot run as asked: two inputs written to one output, or an output over an input.
+
+    Checked before anything is written; None when every input has an output of its own.
+    """
+    inputs = {os.path.realpath(t.path): t.path for t in targets if t.path != STDIN and not t.error}
+    claimed: dict[str, str] = {}
+    for target in targets:
+        output = destination(target, job) if job.out_dir is not None and not target.error else None
+        if output is None:
+            continue
+        key = os.path.normpath(output)
+        if key in claimed:
+            return f"{claimed[key]} and {target.path} would both be written to {output}; nothing was written"
+        claimed[key] = target.path
+        overwritten = inputs.get(os.path.realpath(output))
+        if overwritten is not None:
+            return f"the output for {target.path} would overwrite the input {overwritten}; nothing was written"
+    return None
+
+
+def with_stale_temps(targets: Sequence[Target], job: Job) -> list[Target]:
+    """Each target with the temp files killed runs left beside it and beside its output."""
+
+    def places(target: Target) -> list[str]:
+        if target.path == STDIN or target.error:
+            return []
+        output = destination(target, job)
+        return [target.path] + ([output] if output is not None else [])
+
+    found = stale_temps(path for target in targets for path in places(target))
+
+    def stale(target: Target) -> tuple[tuple[str, str], ...]:
+        return tuple((temp, place) for place in places(target) for temp in found.get(place, ()))
+
+    return [dataclasses.replace(target, stale=stale(target)) if found else target for target in targets]
+
+
+def _clear_stale(target: Target, written: Sequence[str], clean: bool) -> tuple[tuple[str, bool], ...]:
+    """Remove the stale temp files of a file this run wrote (or all of them, with --clean)."""
+    return tuple((temp, (clean or place in written) and remove_stale(temp)) for temp, place in target.stale)
 
 
 def _size(snapshot: Snapshot | None) -> int:
@@ -241,11 +318,13 @@ def _bug_message(path: str, what: str) -> str:
     )
 
 
-def _read(path: str) -> Snapshot:
-    if path == STDIN:
+def _read(target: Target) -> Snapshot:
+    if target.path == STDIN:
         data = sys.stdin.buffer.read()
         return Snapshot(data, 0, len(data))
-    return read_file(Path(path))
+    if target.copy_only:
+        return read_file(target.path, within=target.root)
+    return read_file(target.path, follow_links=target.explicit)
 
 
 def _write_text(target: Target, snapshot: Snapshot, source: Source, result: Result, job: Job) -> FileReport:
@@ -271,30 +350,42 @@ def _process_binary(target: Target, snapshot: Snapshot, job: Job) -> FileReport:
     return FileReport(target.path, status, binary.report(), "", snapshot.size, size, "", written)
 
 
+def _copy_as_it_is(target: Target, job: Job) -> FileReport:
+    """--copy-unchanged: a file of the tree that is not processed goes to the output tree as it is."""
+    snapshot = _read(target)
+    written = _deliver(target, snapshot, [snapshot.data], False, job)
+    return FileReport(target.path, Status.COPIED, None, "", snapshot.size, snapshot.size, "", written)
+
+
+def _copy_failed(report: FileReport, target: Target, snapshot: Snapshot | None, job: Job) -> FileReport:
+    """--copy-unchanged: a file that could not be upgraded is copied as it was read (its error stands)."""
+    if snapshot is None or not job.copy_unchanged or job.out_dir is None or target.path == STDIN:
+        return report
+    try:
+        written = _deliver(target, snapshot, [snapshot.data], False, job)
+    except FileError as exc:
+        return dataclasses.replace(report, error=f"{report.error}; copying it unchanged failed too: {exc}")
+    return dataclasses.replace(report, written=written)
+
+
 def _deliver(
     target: Target, snapshot: Snapshot, pieces: Sequence[bytes | memoryview], changed: bool, job: Job
 ) -> tuple[str, ...]:
     """Write the output where the job says; return the paths written."""
     if job.write_back is WriteBack.OUTPUT and job.output is not None:
         if job.output == STDIN:
-            _to_stdout(pieces)
+            write_stdout(pieces)
             return ()
-        replace_file(Path(job.output), pieces)
+        replace_file(job.output, pieces)
         return (job.output,)
     if job.write_back is WriteBack.OUTPUT and job.out_dir is not None:
-        destination = os.path.join(job.out_dir, target.relative)
-        if changed:
-            _make_parent(destination)
-            replace_file(Path(destination), pieces)
-            return (destination,)
-        if job.copy_unchanged:
-            _make_parent(destination)
-            copy_file(Path(target.path), Path(destination))
-            return (destination,)
+        if changed or job.copy_unchanged:
+            write_below(job.out_dir, target.relative, pieces if changed else [snapshot.data], snapshot.mode)
+            return (os.path.join(job.out_dir, target.relative),)
         return ()
     if job.write_back is WriteBack.YES:
         if target.path == STDIN:
-            _to_stdout(pieces if changed else [snapshot.data])
+            write_stdout(pieces if changed else [snapshot.data])
             return ()
         if changed:
             _replace_with_backup(target.path, pieces, snapshot, job.backup)
@@ -310,30 +401,17 @@ def _replace_with_backup(
     If the file itself cannot be written (or the run is interrupted), a backup
     this run created is removed again: the original is still where it was.
     """
-    backup = Path(path + suffix) if suffix else None
+    backup = path + suffix if suffix else None
     created = backup is not None and not os.path.lexists(backup)
     if backup is not None:
-        replace_file(backup, [snapshot.data], like=Path(path))  # as private as the original
+        replace_file(backup, [snapshot.data], like=path)  # as private as the original
     try:
-        replace_file(Path(path), pieces, snapshot)
+        replace_file(path, pieces, snapshot)
     except BaseException:
         if backup is not None and created:
             with contextlib.suppress(OSError):
                 os.unlink(backup)
         raise
-
-
-def _make_parent(destination: str) -> None:
-    try:
-        os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
-    except OSError as exc:
-        raise FileError(f"cannot create its directory: {exc.strerror or exc}", destination) from None
-
-
-def _to_stdout(pieces: Sequence[bytes | memoryview]) -> None:
-    for piece in pieces:
-        sys.stdout.buffer.write(piece)
-    sys.stdout.flush()
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
