@@ -49,9 +49,14 @@ def test_each_example_reports_its_code_and_gives_its_after_text(code: Code) -> N
             upgrade_text(code.before, strict=True)
         assert caught.value.code == code.code
         return
-    result = upgrade_text(code.before, unsafe_fixes=False)
+    result = upgrade_text(code.before, select=["ALL"])
     reported = {f.code for f in result.findings} | {change.code for change in result.changes}
     assert code.code in reported
+    if code.fix is Fix.SAFE:  # reported without --fix; applied with it, and then not reported
+        assert result.text == code.before
+        result = upgrade_text(code.before, select=["ALL"], fix=True)
+        assert code.code not in {f.code for f in result.findings}
+        assert code.code in {change.code for change in result.changes}
     assert result.text == (code.after or code.before)
     if code.fix is Fix.NONE:
         assert not code.after

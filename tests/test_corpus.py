@@ -200,12 +200,26 @@ def test_fork_file_error_names_the_field_caffe_names(name: str) -> None:
     assert caffe, INDEX[name]["seed_error"]
     text = corpus_text(name)
     with pytest.raises(InputError) as caught:
-        upgrade(text)
+        upgrade(text, dialect="bvlc")  # read as BVLC's Caffe reads it
     error = caught.value
+    assert error.code == "E002"
     assert f"unknown field '{caffe['field']}' in {caffe['message']}" in error.message
     assert error.line == int(caffe["line"])
     line = text.splitlines()[error.line - 1]
     assert line[error.column - 1 :].startswith(caffe["field"]), f"column {error.column} is not at the field"
+
+
+@pytest.mark.parametrize("name", by_path(FORK_FILES))
+def test_a_fork_file_prints_canonically_in_its_dialect_or_names_what_no_dialect_knows(name: str) -> None:
+    text = corpus_text(name)
+    try:
+        result = upgrade(text)
+    except InputError as error:  # no shipped dialect reads it all: the error names what the closest does not know
+        assert error.code in ("E002", "E003"), error.message
+        return
+    assert result.dialect != "bvlc"
+    again = upgrade(result.text, dialect=result.dialect)
+    assert again.text == result.text and not again.changed
 
 
 def readable_files() -> list[Any]:

@@ -49,7 +49,13 @@ def test_corpus_net_with_input_fields_is_upgraded_in_place(name: str) -> None:
     except InputError as error:  # fork files the reader refuses for other reasons
         assert not any(word in error.message for word in input_fields.INPUT_FIELDS), error.message
         return
-    codes = [finding.code for finding in result.findings]
+    codes = [finding.code for finding in upgrade_text(text, select=["ALL"]).findings]
+    if "IN003" in codes or "VL005" in codes:  # for a fork without Input layers the fields are current
+        assert not dict(result.summaries).get("input fields")
+        moved = upgrade_text(text, target="bvlc")  # converted, or what keeps the net from moving is said
+        why = {f.code for f in moved.findings} & {"IN001", "VL001", "VL003"}
+        assert dict(moved.summaries).get("input fields") or why, moved.findings
+        return
     if "IN001" in codes:  # V1 layers are left (a fork type, say): the input fields are left too
         assert [top_level(result.text, f) for f in input_fields.INPUT_FIELDS] == [
             top_level(text, f) for f in input_fields.INPUT_FIELDS

@@ -28,6 +28,7 @@ Finding codes:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.passes import Finding, all_passes
 from upgrade_tool.pipeline import Change, Located, Result
 from upgrade_tool.reader import Field, Scalar
-from upgrade_tool.schema import load_schema
+from upgrade_tool.schema import Schema, load_schema
 from upgrade_tool.settings import Settings
 from upgrade_tool.wire import (
     FIXED_WIDTH,
@@ -147,7 +148,8 @@ def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> 
     """Upgrade one binary model; raises `InputError` or `SelfCheckError`."""
     view = memoryview(data).cast("B")
     _reject_foreign(view)
-    net_class = load_schema(settings.proto).net
+    net_class = _schema(settings).net
+    settings = dataclasses.replace(settings, target=settings.target or settings.dialect or "bvlc")
     not_a_net = _not_a_net(view, net_class.DESCRIPTOR)
     if not_a_net is not None:
         return BinaryResult(None, False, findings=(not_a_net,))
@@ -155,7 +157,7 @@ def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> 
     values, unknown = _unknown(net)
     names = tuple(dict.fromkeys(_name(item, values) for item, _ in unknown))
     if settings.strict and names:
-        raise InputError(f"{names[0]} is not in the schema (--strict)")
+        raise InputError(f"{names[0]} is not in the schema (--strict)", code="E002")
     run = _run_passes(net, settings)
     if not run.changed:
         return BinaryResult(None, False, (), run.findings, names, len(blobs))
@@ -165,15 +167,26 @@ def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> 
     return BinaryResult(tuple(pieces), True, run.changes, run.findings, names, len(blobs))
 
 
+def _schema(settings: Settings) -> Schema:
+    """The schema a model is read with: --proto's, else the named dialect's (default BVLC's)."""
+    if settings.proto is not None:
+        return load_schema(settings.proto)
+    from upgrade_tool.dialects import get_dialect
+
+    return get_dialect(settings.dialect or "bvlc").schema()
+
+
 def _reject_foreign(view: memoryview) -> None:
     """One clear line for files that are plainly not a binary Caffe model."""
     if not len(view):
-        raise InputError("an empty file is not a Caffe model")
+        raise InputError("an empty file is not a Caffe model", code="E006")
     head = bytes(view[:TEXT_PROBE])
     if head.startswith(HDF5_SIGNATURE):
-        raise InputError("an HDF5 file (Caffe's .caffemodel.h5): bn-upgrade reads protobuf .caffemodel files only")
+        raise InputError(
+            "an HDF5 file (Caffe's .caffemodel.h5): bn-upgrade reads protobuf .caffemodel files only", code="E006"
+        )
     if head.translate(None, NOT_TEXT) == head and _utf8(head, cut=len(view) > TEXT_PROBE):
-        raise InputError("a text file, not a binary model (name it .prototxt to upgrade it as text)")
+        raise InputError("a text file, not a binary model (name it .prototxt to upgrade it as text)", code="E006")
 
 
 def _utf8(head: bytes, cut: bool) -> bool:
@@ -194,12 +207,12 @@ def _scan(buf: Buffer, net_class: type[Message]) -> tuple[Message, list[Span]]:
     try:
         skeleton = _skeleton(buf, 0, len(buf), net_class.DESCRIPTOR, blobs)
     except WireError as exc:
-        raise InputError(f"{NOT_A_MODEL}: {exc}") from None
+        raise InputError(f"{NOT_A_MODEL}: {exc}", code="E006") from None
     net = net_class()
     try:
         net.ParseFromString(bytes(skeleton))
     except DecodeError as exc:
-        raise InputError(f"{NOT_A_MODEL}: {exc}") from None
+        raise InputError(f"{NOT_A_MODEL}: {exc}", code="E006") from None
     _require_utf8(net)
     return net, blobs
 
@@ -210,7 +223,7 @@ def _require_utf8(message: Message, path: Path = ()) -> None:
         values = list(value) if fd.is_repeated else [value]
         if fd.type == FieldDescriptor.TYPE_STRING and any(isinstance(item, bytes) for item in values):
             where = ".".join(filter(None, (_describe(path), fd.name)))
-            raise InputError(f"{where} is not valid UTF-8 text (Caffe would read it; bn-upgrade cannot)")
+            raise InputError(f"{where} is not valid UTF-8 text (Caffe would read it; bn-upgrade cannot)", code="E006")
         if fd.message_type is not None:
             for index, child in enumerate(values):
                 _require_utf8(child, (*path, (fd.name, index)))
@@ -269,7 +282,7 @@ def _not_a_net(buf: Buffer, net: Desc) -> Located | None:
         layers = any(f.number in LAYER_FIELDS["NetParameter"] and f.wire_type == LEN for f in fields(buf, 0, len(buf)))
         return None if layers else _blobs_or_error(buf, net)
     except WireError as exc:
-        raise InputError(f"{NOT_A_MODEL}: {exc}") from None
+        raise InputError(f"{NOT_A_MODEL}: {exc}", code="E006") from None
 
 
 def _blobs_or_error(buf: Buffer, net: Desc) -> Located | None:
@@ -281,7 +294,9 @@ def _blobs_or_error(buf: Buffer, net: Desc) -> Located | None:
         return Located("BIN001", "a BlobProtoVector, not a net: nothing to upgrade", 0, 0)
     if not _fits(buf, 0, len(buf), net):
         strangers = sorted({f.number for f in top if not _fits(buf, f.start, f.end, net)})
-        raise InputError(f"not a Caffe net: no layers, and fields Caffe does not know ({_numbers(strangers)})")
+        raise InputError(
+            f"not a Caffe net: no layers, and fields Caffe does not know ({_numbers(strangers)})", code="E006"
+        )
     return None
 
 
@@ -399,7 +414,8 @@ def _require_kept(before: list[_Kept], after: list[_Kept], resolved: tuple[Field
         lost = [item.node.name for item, key in before if key in expected - kept] or ["?"]
         raise InputError(
             f"the {name} upgrade would lose fields the schema does not know ({lost[0]} here); "
-            "give their definitions with --proto"
+            "give their definitions with --proto",
+            code="E007",
         )
 
 

@@ -73,7 +73,19 @@ class Bound:
 
 
 def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True) -> Bound:
-    """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid."""
+    """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid.
+
+    Its errors are E002 (a field the schema does not know) or E003 (a value).
+    """
+    try:
+        return _bind(tree, message, text, strict)
+    except InputError as exc:
+        if exc.code == "E001":  # the reader's default: here every error is about a value
+            exc.code = "E003"
+        raise
+
+
+def _bind(tree: list[Field], message: Message, text: str, strict: bool) -> Bound:
     unknown: list[Unknown] = []
     unknown_values: set[tuple[Path, str]] = set()  # singular fields given a value the schema does not know
     # Depth first, in document order, so the first error in the text is the one raised.
@@ -107,7 +119,7 @@ def _bind_field(
     field = fields.get(node.name)
     if field is None:
         if strict:
-            raise InputError(f"unknown field {clip(node.name)!r} in {descriptor.full_name}", node.start)
+            raise InputError(f"unknown field {clip(node.name)!r} in {descriptor.full_name}", node.start, "E002")
         return node
     repeated = field.is_repeated
     if field.type == FieldDescriptor.TYPE_MESSAGE:
@@ -340,3 +352,8 @@ def locate(tree: list[Field], path: Path) -> Field | None:
         node = matches[index]
         fields = node.children
     return node
+
+
+def parse_integer(word: str) -> int | None:
+    """The integer a number token spells, or None; `TOO_BIG` past any 64-bit range (for other readers)."""
+    return _parse_integer(word)

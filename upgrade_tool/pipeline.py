@@ -155,7 +155,7 @@ def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None)
         findings,
         unknown,
         run.notices,
-        reading.dialect,
+        reading.file_dialect,
         reading.reason,
         settings.target or "bvlc",
         tuple(_roles(run.doc, reading.kind)),
@@ -167,7 +167,7 @@ def _read(text: str, settings: Settings, kind: Kind | None) -> Reading:
         return read(text, settings, kind)
     except InputError as exc:
         canonical = settings.output_format is OutputFormat.CANONICAL
-        if canonical and not settings.strict and exc.code == "E002":
+        if canonical and not settings.strict and settings.dialect is None and exc.code == "E002":
             exc.message += " (--format canonical cannot keep it; the default --format preserve can)"
         raise
 

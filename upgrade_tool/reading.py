@@ -15,6 +15,13 @@ A dialect named with `--dialect` is read strictly: an unknown field is an error
 (E002) with the closest name that dialect knows. `--strict` makes every unknown
 field an error, and so does `--format canonical` (Caffe's printer cannot keep
 text it does not know).
+
+`--target NAME`, for another runtime than the file's own, reads the file with
+the target's schema instead (after telling its dialect), keeping what the
+target does not know as written and reporting it (DL001): the net is upgraded
+for the target, and what has no place there is listed. A file of a fork from
+before V2 layers is the exception: its V1 layers are the fork's own message, so
+it is read with its dialect and the V1 upgrade moves it to the target's schema.
 """
 
 from __future__ import annotations
@@ -70,10 +77,15 @@ class Reading:
     doc: Document
     kind: Kind
     schema: Schema
-    dialect: str  # a shipped dialect's name, or PROTO_NAME
+    dialect: str  # the schema's name: a shipped dialect's, or PROTO_NAME
     reason: str  # why this dialect, in a line
     strict: bool  # re-reading the output must find nothing unknown either
     findings: tuple[tuple[str, str, int], ...] = ()  # (code, message, offset in the text): DL001 / DL002
+    written_for: str = ""  # the file's own dialect, where the schema read with is the target's
+
+    @property
+    def file_dialect(self) -> str:
+        return self.written_for or self.dialect
 
 
 def detect_kind(tree: list[Field], schema: Schema) -> Kind:
@@ -87,6 +99,28 @@ def detect_kind(tree: list[Field], schema: Schema) -> Kind:
 
 def read(text: str, settings: Settings, kind: Kind | None = None) -> Reading:
     """Parse and bind `text` with the schema its dialect (or the settings) calls for; `InputError` if invalid."""
+    reading = _read_as_written(text, settings, kind)
+    target = settings.target
+    if target is None or target == reading.dialect or reading.dialect == PROTO_NAME:
+        return reading
+    from upgrade_tool.dialects import get_dialect
+
+    if get_dialect(reading.dialect).pre_v2 and reading.doc.message.ListFields():
+        return reading  # its V1 layers are its own message: the V1 upgrade moves the net to the target
+    return _read_for(text, reading, get_dialect(target).schema(), target, settings)
+
+
+def _read_for(text: str, written: Reading, schema: Schema, target: str, settings: Settings) -> Reading:
+    """Read again with the target's schema, keeping (and reporting) what the target does not know."""
+    strict = settings.strict or settings.output_format is OutputFormat.CANONICAL
+    tree = written.doc.tree or []
+    doc = _bind(text, tree, written.kind, schema, strict=strict)
+    reason = f"{written.reason}; read for target {target}"
+    findings = _kept(doc, text, target) if doc.unknown else ()
+    return Reading(doc, written.kind, schema, target, reason, not doc.unknown, findings, written.dialect)
+
+
+def _read_as_written(text: str, settings: Settings, kind: Kind | None) -> Reading:
     tree = parse_tree(text)
     kind = kind or detect_kind(tree, BVLC)
     canonical = settings.output_format is OutputFormat.CANONICAL
@@ -142,13 +176,16 @@ def _detect(text: str, tree: list[Field], kind: Kind, bvlc_doc: Document, *, str
         except InputError:
             continue  # the names fit, the values or nesting do not: the next one
         return Reading(doc, kind, schema, candidate.dialect, detection.reason, True)
-    best = detection.best
-    name = best.dialect if best is not None else BVLC_NAME
-    schema = get_dialect(name).schema() if best is not None else BVLC
-    doc = _bind(text, tree, kind, schema, strict=False) if best is not None else bvlc_doc
+    name, schema, doc = BVLC_NAME, BVLC, bvlc_doc
+    if detection.best is not None:
+        closest = get_dialect(detection.best.dialect)
+        try:
+            doc = _bind(text, tree, kind, closest.schema(), strict=False)
+            name, schema = closest.name, closest.schema()
+        except InputError:
+            pass  # its names fit better, its values do not: BVLC's reading it is
     if strict:
-        first = doc.unknown[0]
-        raise _unknown_field_error(text, tree, kind, schema, InputError("unknown field", first.node.start, "E002"))
+        _bind(text, tree, kind, schema, strict=True)  # raises the error of the first name it does not know
     reason = f"no dialect reads it all ({detection.reason}); read with {name}, keeping what it does not know"
     return Reading(doc, kind, schema, name, reason, False, _kept(doc, text, name))
 

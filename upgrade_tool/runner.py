@@ -341,7 +341,7 @@ def _write_text(target: Target, snapshot: Snapshot, source: Source, result: Resu
 def _process_binary(target: Target, snapshot: Snapshot, job: Job) -> FileReport:
     """A .caffemodel or .binaryproto: the same passes; written back in binary, weights byte for byte."""
     if job.kind is Kind.SOLVER:
-        raise InputError("a binary model is a net: --kind solver does not apply to it")
+        raise InputError("a binary model is a net: --kind solver does not apply to it", code="E005")
     binary = upgrade_binary(snapshot.data, job.settings)
     pieces = list(binary.output) if binary.output is not None else [snapshot.data]
     size = sum(len(piece) for piece in pieces)

@@ -33,7 +33,7 @@ from typing import cast
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
 from google.protobuf.message import Message
 
-from upgrade_tool.binder import Path, Unknown, scalar_value
+from upgrade_tool.binder import TOO_BIG, Path, Unknown, parse_integer, scalar_value
 from upgrade_tool.dialects.index import Index, Key, load_index
 from upgrade_tool.document import message_at
 from upgrade_tool.reader import Field, Scalar
@@ -169,12 +169,9 @@ def _value_word(scalar: Scalar, text: str) -> str:
     word = text[scalar.token : scalar.end]
     if scalar.kind != "number":
         return word
-    if word[:2] in ("0x", "0X"):
-        number = int(word[2:], 16)
-    elif len(word) > 1 and word[0] == "0":
-        number = int(word, 8)
-    else:
-        number = int(word)
+    number = parse_integer(word)
+    if number is None or number == TOO_BIG:
+        return word  # not an enum number any schema has: keyed as written
     return str(-number if scalar.negative else number)
 
 

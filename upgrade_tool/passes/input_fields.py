@@ -48,8 +48,14 @@ _COMMENT_OR_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|#[^
 
 def upgrade(doc: Document, settings: Settings) -> PassResult:
     net = cast(NetParameter, doc.message)  # BVLC's class, or a fork's with the same fields
-    if not _has_input_layers(net) or not any(len(getattr(net, name)) for name in INPUT_FIELDS):
-        return PassResult(net)  # no input fields, or a schema from before Input layers (they are current there)
+    if not any(len(getattr(net, name)) for name in INPUT_FIELDS if name in net.DESCRIPTOR.fields_by_name):
+        return PassResult(net)
+    if not _has_input_layers(net):  # a fork from before the Input layer: the fields are current there
+        dialect = settings.dialect or "the schema in use"
+        what = (
+            f"{dialect}'s Caffe has no Input layer: the input fields are current for it (--target bvlc converts them)"
+        )
+        return PassResult(net, findings=(Finding("IN003", what, (("input", 0),)),))
     places = _Places.of(doc.tree)
     _check_counts(net, places)
     blocked = _blocked(net, doc)
@@ -116,7 +122,7 @@ def _check_counts(net: NetParameter, places: _Places) -> None:
     """Caffe's loader needs one shape per input; it crashes or drops values otherwise."""
     inputs, inputs_at, dims_at = len(net.input), places.inputs_at, places.dims_at
     if net.input_dim and net.input_shape:
-        raise InputError("both input_dim and input_shape are given; keep one of them", _nth(dims_at, 0) or 0)
+        raise InputError("both input_dim and input_shape are given; keep one of them", _nth(dims_at, 0) or 0, "E005")
     if net.input_shape:
         shapes_at = [node.start for node in places.shapes]
         _require_count("input_shape block", len(net.input_shape), 1, inputs, shapes_at, inputs_at)
@@ -131,7 +137,7 @@ def _require_count(what: str, given: int, per_input: int, inputs: int, at: list[
     plural = "s" * (inputs != 1)
     message = f"{given} {what}{'s' * (given != 1)} given for {inputs} input{plural}; expected {per_input} per input"
     offset = _nth(at, wanted) if given > wanted else _nth(inputs_at, given // per_input)
-    raise InputError(message, offset or 0)
+    raise InputError(message, offset or 0, "E005")
 
 
 def _blocked(net: NetParameter, doc: Document) -> Finding | None:
@@ -335,6 +341,16 @@ PASS = UpgradePass(
             "Moving the shape into an `Input` layer would have to rewrite fields bn-upgrade cannot read.",
             level=Level.ERROR,
             needs_human=True,
+        ),
+        Code(
+            "IN003",
+            "input-fields-for-old-runtime",
+            "the target has no Input layer: its input fields are current for it and stay",
+            "Forks from before the Input layer (Faster R-CNN's, DeepLab's, PSPNet's, SegNet's, TSN's Caffe, ...) "
+            "read a net's inputs only from the top-level `input` fields. For such a target they are left as "
+            "they are; `--target bvlc` converts them for current Caffe.",
+            level=Level.NOTE,
+            default=False,
         ),
     ),
 )

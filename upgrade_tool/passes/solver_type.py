@@ -44,7 +44,7 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
     node = doc.node(WHERE)
     if solver.HasField("type"):
         message = "both solver_type and type are given; keep one of them (Caffe aborts on this)"
-        raise InputError(message, node.start if node is not None else 0)
+        raise InputError(message, node.start if node is not None else 0, "E005")
     enum = fields["solver_type"].enum_type
     assert enum is not None
     enum_name = enum.values_by_number[solver.solver_type].name

@@ -228,7 +228,7 @@ def find_folds(doc: Document) -> list[Fold]:
             if blob not in last_top:
                 where = _offset(doc, (("layers", index),))
                 what = f"layer {_layer_name(connection, index)} reads blob {blob!r}"
-                raise InputError(f"{what}, which no input or earlier layer produces", where)
+                raise InputError(f"{what}, which no input or earlier layer produces", where, "E005")
             source = last_top[blob]
             if source >= 0 and _is_padding(layers[source]):
                 _check_fold(doc, index, source)
@@ -251,9 +251,9 @@ def _check_fold(doc: Document, consumer: int, padding: int) -> None:
     elif len(pad.bottom) != 1 or len(pad.top) != 1:
         where = _offset(doc, (("layers", padding),))
         counts = f"{len(pad.bottom)} inputs and {len(pad.top)} outputs"
-        raise InputError(f"padding layer {pad_name} has {counts} (it must have one of each)", where)
+        raise InputError(f"padding layer {pad_name} has {counts} (it must have one of each)", where, "E005")
     if problem:
-        raise InputError(problem, _offset(doc, (("layers", consumer),)))
+        raise InputError(problem, _offset(doc, (("layers", consumer),)), "E005")
 
 
 def convert_layer(doc: Document, index: int, folds: Sequence[Fold], findings: list[Finding]) -> V1LayerParameter:
@@ -287,7 +287,7 @@ def _v1_type(doc: Document, v0_type: str, where: Path, layer: V1LayerParameter) 
     if name is None:
         close = difflib.get_close_matches(v0_type, V0_TYPES, n=1, cutoff=0.8)
         hint = f"; did you mean {close[0]!r}?" if close else ": there is no V1 type for it (Caffe aborts on it too)"
-        raise InputError(f"unknown V0 layer type {v0_type!r}{hint}", _offset(doc, (*where, ("type", 0))))
+        raise InputError(f"unknown V0 layer type {v0_type!r}{hint}", _offset(doc, (*where, ("type", 0))), "E005")
     enum = layer.DESCRIPTOR.fields_by_name["type"].enum_type
     assert enum is not None
     return cast(V1LayerParameter.LayerType, enum.values_by_name[name].number)
@@ -309,7 +309,7 @@ def _refuse_conflicts(doc: Document, index: int, layer: V1LayerParameter, v0: V0
     if both:
         name = repr(v0.name) if v0.name else f"number {index + 1}"
         what = f"layer {name} sets {both[0]!r} both inside its V0 'layer' block and beside it"
-        raise InputError(f"{what}; keep one of them", _offset(doc, (("layers", index),)))
+        raise InputError(f"{what}; keep one of them", _offset(doc, (("layers", index),)), "E005")
 
 
 def _refuse_negative_sizes(doc: Document, v0: V0LayerParameter, where: Path) -> None:
@@ -317,7 +317,7 @@ def _refuse_negative_sizes(doc: Document, v0: V0LayerParameter, where: Path) -> 
     for setting in UNSIGNED_IN_V1:
         if v0.HasField(setting) and getattr(v0, setting) < 0:
             message = f"{setting} is {getattr(v0, setting)}: a V1 layer takes 0 or more (0: no resize)"
-            raise InputError(message, _offset(doc, (*where, (setting, 0))))
+            raise InputError(message, _offset(doc, (*where, (setting, 0))), "E005")
 
 
 def _move(
@@ -507,7 +507,7 @@ def _refuse_v1_name(doc: Document, node: Field) -> None:
     if layer_type is not None and node.name in layer_type.fields_by_name:
         what = f"{node.name!r} inside a V0 'layer' block is not a V0 setting (a fork's?)"
         hint = "move it out of the block by hand, or give the fork's schema with --proto"
-        raise InputError(f"{what}; {hint}", node.start)
+        raise InputError(f"{what}; {hint}", node.start, "E005")
 
 
 def _rewrite(
