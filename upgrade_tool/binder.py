@@ -3,7 +3,8 @@
 Values are read the way protobuf's C++ text parser (Caffe's) reads them: integers
 in decimal, octal or hex; floats with `inf`/`nan` and an `f` suffix; enums by name
 or number; adjacent strings concatenated with C escapes undone. Every error names
-the offset of the node it is about.
+the offset of the node it is about. bench/fuzz_reader.py --against-cpp checks
+all of it against protobuf's C++ TextFormat 3.21 itself.
 
 A field the schema does not know is an error when `strict`, and is otherwise
 skipped and returned in `Bound.unknown`, so fork dialects can still be read.
@@ -36,6 +37,9 @@ _INT_RANGES = {
     FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
 }
 _FLOAT_TYPES = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
+FLOAT_MAX = 3.4028234663852886e38
+# Halfway from float max to 2**128: C++ rounds this double down to float max; Python's float cast rounds it to inf.
+_FLOAT_HALFWAY = 2.0**128 - 2.0**103
 _INTEGER_DIGITS = 22  # the most any 64-bit value needs (in octal), leading zeros aside
 TOO_BIG = 1 << 64  # out of every integer range
 _FLOAT_WORDS = {"inf": float("inf"), "infinity": float("inf"), "nan": float("nan")}
@@ -44,7 +48,14 @@ _SIMPLE_ESCAPES = {
     "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11,
     "\\": 92, "?": 63, "'": 39, '"': 34,
 }  # fmt: skip
-_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.S)
+# `\U` takes eight hex digits up to 001fffff, as C++'s tokenizer checks them; `\u` a UTF-16 unit.
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U(00[01][0-9A-Fa-f]{5})|(.))", re.S)
+_TRAIL_SURROGATE = re.compile(r"\\u([dD][c-fC-F][0-9A-Fa-f]{2})")
+_ESCAPE_RULES = {
+    "x": "'\\x' must be followed by one or two hex digits",
+    "u": "'\\u' must be followed by four hex digits",
+    "U": "'\\U' must be followed by eight hex digits, at most 001fffff",
+}
 
 
 # A place in a message: (field name, index among that field's values) steps,
@@ -115,6 +126,8 @@ def _bind_field(
             return None
         if node.children is None:
             raise InputError(f"{node.name!r} is a message: expected '{{' after it", node.name_end)
+        if node.in_list and not repeated:
+            raise InputError(f"{node.name!r} is not repeated: a list is not allowed", node.name_end)
         if repeated:
             values = getattr(target, node.name)
             child = values.add()
@@ -125,6 +138,8 @@ def _bind_field(
         return child, (node.name, 0)
     if node.values is None:
         raise InputError(f"{node.name!r} is not a message: expected ':' and a value", node.open)
+    if not node.colon:
+        raise InputError(f"expected ':' after {node.name!r} (only a message may go without one)", node.name_end)
     if not repeated:
         if text[node.end - 1] == "]":
             raise InputError(f"{node.name!r} is not repeated: a list is not allowed", node.name_end)
@@ -229,6 +244,8 @@ def _integer_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int:
         raise InputError(f"{field.name!r} takes an integer, found {clip(word)!r}", scalar.start)
     value = -number if scalar.negative else number
     low, high = _INT_RANGES[field.type]
+    if scalar.negative and low == 0:  # C++ wants no sign at all here, not even `-0`
+        raise InputError(f"{field.name!r} is unsigned: a '-' is not allowed", scalar.start)
     if not low <= value <= high:
         shown = clip(word) if number == TOO_BIG else str(value)
         raise InputError(f"{shown} is out of range for {field.name!r}", scalar.start)
@@ -246,6 +263,8 @@ def _float_value(field: FieldDescriptor, scalar: Scalar, word: str) -> float:
         value = float(word.rstrip("fF"))
     if math.isnan(value):
         return value  # NaN has no sign worth keeping: Caffe prints every NaN as `nan`
+    if value == _FLOAT_HALFWAY and field.type == FieldDescriptor.TYPE_FLOAT:
+        value = FLOAT_MAX
     return -value if scalar.negative else value
 
 
@@ -293,6 +312,8 @@ def unescape(body: str, offset: int) -> bytes:
     out = bytearray()
     position = 0
     for match in _ESCAPE.finditer(body):
+        if match.start() < position:  # the trail surrogate of a pair, already taken
+            continue
         out += body[position : match.start()].encode("utf-8")
         position = match.end()
         octal, hex_, short, long_, other = match.groups()
@@ -301,13 +322,26 @@ def unescape(body: str, offset: int) -> bytes:
         elif hex_ is not None:
             out.append(int(hex_, 16))
         elif short is not None or long_ is not None:
-            out += chr(int(short or long_, 16)).encode("utf-8", "surrogatepass")
+            code = int(short or long_, 16)
+            trail = _TRAIL_SURROGATE.match(body, position) if 0xD800 <= code <= 0xDBFF else None
+            if trail is not None:  # a UTF-16 pair, as C++ joins it
+                code = 0x10000 + ((code - 0xD800) << 10) + int(trail[1], 16) - 0xDC00
+                position = trail.end()
+            out += _utf8(code)
         elif other in _SIMPLE_ESCAPES:
             out.append(_SIMPLE_ESCAPES[other])
         else:
-            raise InputError(f"invalid escape sequence '\\{other}' in string", offset + match.start())
+            rule = _ESCAPE_RULES.get(other, f"invalid escape sequence '\\{other}' in string")
+            raise InputError(rule, offset + match.start())
     out += body[position:].encode("utf-8")
     return bytes(out)
+
+
+def _utf8(code: int) -> bytes:
+    """A code point in UTF-8 as C++ writes it: a lone surrogate too, and past U+10FFFF the escape itself."""
+    if code > 0x10FFFF:
+        return f"\\U{code:08x}".encode("ascii")
+    return chr(code).encode("utf-8", "surrogatepass")
 
 
 def _check_required(message: Message, tree: list[Field]) -> None:

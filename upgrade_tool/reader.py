@@ -9,6 +9,10 @@ Tokens follow protobuf's C++ tokenizer, which is what Caffe reads with: `#` comm
 identifiers, decimal/octal/hex integers, floats with an optional `f` suffix, single-
 or double-quoted strings (adjacent strings concatenate), and the symbols `{}<>[]:;,-`.
 The parser keeps its own stack, so nesting depth is bounded by memory, not recursion.
+
+A byte that is not UTF-8 reaches the reader as a lone surrogate (`Source` decodes
+with `surrogateescape`): it is kept inside a comment, as Caffe keeps it, and is an
+error anywhere else, strings included (a protobuf string field must be UTF-8 in Python).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+_NOT_UTF8 = re.compile("[\ud800-\udfff]")  # a byte that is not UTF-8, as `surrogateescape` decodes it
 _KIND = ("", "i", "n", "s")  # token kinds by group: identifier, number, string
 _KIND_NAMES = {"i": "ident", "n": "number", "s": "string"}
 _CLOSER = {"{": "}", "<": ">"}
@@ -67,10 +72,11 @@ class Field:
     (past the closing delimiter for messages); `stop` also covers a trailing `,`
     or `;`. For a message, `children` holds its fields and `open`/`close` the
     offsets of its delimiters; for a scalar, `values` holds one `Scalar`, or
-    several when written as a list `[a, b]`.
+    several (or none) when written as a list `[a, b]`. `colon` says whether a `:`
+    followed the name (a scalar needs one, a message does not).
     """
 
-    __slots__ = ("name", "start", "name_end", "end", "stop", "children", "values", "open", "close", "in_list")
+    __slots__ = ("name", "start", "name_end", "end", "stop", "children", "values", "open", "close", "in_list", "colon")
 
     def __init__(self, name: str, start: int, name_end: int) -> None:
         self.name = name
@@ -83,6 +89,7 @@ class Field:
         self.open = -1
         self.close = -1
         self.in_list = False
+        self.colon = False
 
     def __repr__(self) -> str:
         return f"Field({self.name!r}, {self.start}..{self.end})"
@@ -97,12 +104,15 @@ def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
     starts: list[int] = []
     ends: list[int] = []
     add_kind, add_start, add_end = kinds.append, starts.append, ends.append
+    not_utf8 = _NOT_UTF8.search(text) is not None
     for match in _TOKEN.finditer(text):
         group = match.lastindex or 0
         start, end = match.span(group)
         if group == 4:
             add_kind(text[start])
         elif group is not None and group < 4:
+            if not_utf8 and group == 3:
+                _refuse_bytes_in_string(text, start, end)
             add_kind(_KIND[group])
         elif group == 5:
             raise InputError(f"invalid number {clip(text[start:end])!r}", start)
@@ -123,6 +133,18 @@ def clip(word: str, limit: int = 40) -> str:
     return word if len(word) <= limit else f"{word[:limit]}... ({len(word)} characters)"
 
 
+def _refuse_bytes_in_string(text: str, start: int, end: int) -> None:
+    bad = _NOT_UTF8.search(text, start, end)
+    if bad is not None:
+        raise InputError(_not_utf8_message(text[bad.start()]), bad.start())
+
+
+def _not_utf8_message(char: str) -> str:
+    code = ord(char)
+    what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"character U+{code:04X}"
+    return f"not valid UTF-8 ({what}); is this a binary file?"
+
+
 def _bad_character(text: str, start: int) -> InputError:
     if text[start] in "\"'":  # a string that does not end: at a NUL byte, or at the end of its line
         line_end = text.find("\n", start)
@@ -133,6 +155,8 @@ def _bad_character(text: str, start: int) -> InputError:
 
 
 def _bad_character_message(ch: str) -> str:
+    if _NOT_UTF8.match(ch):
+        return _not_utf8_message(ch)
     if ch in "\"'":
         return "unterminated string (strings cannot span lines)"
     if ch == "\x00":
@@ -174,6 +198,7 @@ def parse_tree(text: str) -> list[Field]:
             i += 1
             colon = kinds[i] == ":"
             if colon:
+                field.colon = True
                 i += 1
             kind = kinds[i]
             if kind == "{" or kind == "<" or (kind == "[" and kinds[i + 1] in _CLOSER):
