@@ -12,6 +12,7 @@ skipped and returned in `Bound.unknown`, so fork dialects can still be read.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterator
@@ -364,13 +365,58 @@ def parse_path(dotted: str) -> tuple[tuple[str, int], ...]:
 
 
 def locate(tree: list[Field], path: Path) -> Field | None:
-    """The node at a path of (field name, occurrence index) steps, if present."""
-    node: Field | None = None
-    fields: list[Field] | None = tree
-    for name, index in path:
-        matches = [child for child in fields or () if child.name == name]
-        if index >= len(matches):
-            return None
-        node = matches[index]
-        fields = node.children
-    return node
+    """The node at a path of (field name, index among that field's values) steps, if present."""
+    return Locator(tree).find(path)
+
+
+class Locator:
+    """Finds the node holding the value at a path, as the message counts values.
+
+    A step's index counts the values the message holds for that field: a message
+    node holds one, a scalar node as many as it lists (`bottom: ["a", "b"]` two,
+    `layer: []` none), and a node the message left out (in `skip`: kept as
+    unknown) none. Each list of fields is indexed by name on first use, so a
+    lookup costs the length of its path, not the size of the net.
+    """
+
+    def __init__(self, tree: list[Field], skip: frozenset[int] = frozenset()) -> None:
+        self._tree = tree
+        self._skip = skip  # ids of nodes the message does not hold
+        self._indexes: dict[int, dict[str, tuple[list[int], list[Field]]]] = {}
+
+    def find(self, path: Path) -> Field | None:
+        node: Field | None = None
+        fields: list[Field] | None = self._tree
+        for name, index in path:
+            if fields is None:
+                return None
+            firsts, nodes = self._index(fields).get(name, _NONE)
+            at = bisect.bisect_right(firsts, index) - 1
+            if at < 0 or index >= firsts[at] + _held(nodes[at]):
+                return None
+            node = nodes[at]
+            fields = node.children
+        return node
+
+    def _index(self, fields: list[Field]) -> dict[str, tuple[list[int], list[Field]]]:
+        """For each name: the index of the first value each node holds, and the nodes."""
+        index = self._indexes.get(id(fields))  # the tree outlives this locator, so ids are not reused
+        if index is None:
+            index = self._indexes[id(fields)] = {}
+            counts: dict[str, int] = {}
+            for node in fields:
+                held = 0 if id(node) in self._skip else _held(node)
+                if held:
+                    firsts, nodes = index.setdefault(node.name, ([], []))
+                    firsts.append(counts.get(node.name, 0))
+                    nodes.append(node)
+                    counts[node.name] = firsts[-1] + held
+        return index
+
+
+_NONE: tuple[list[int], list[Field]] = ([], [])
+
+
+def _held(node: Field) -> int:
+    """How many values of its field a node gives the message."""
+    return 1 if node.children is not None else len(node.values or ())
