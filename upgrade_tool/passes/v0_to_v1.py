@@ -51,7 +51,7 @@ from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import Edit, delete_nodes, newline_of, replace
 from upgrade_tool.errors import InputError
 from upgrade_tool.passes import Finding, PassResult, UpgradePass
-from upgrade_tool.reader import Field, Scalar
+from upgrade_tool.reader import Field, Scalar, tokenize
 from upgrade_tool.settings import Settings
 
 # V0 type string -> V1 LayerType enum name (a V0 net has nothing else).
@@ -449,16 +449,35 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
     if "\n" not in text[block.start : block.end]:
         return [replace(text, block.start, block.end, _inline(groups))]
     lines = _lines(groups, indent, inner) + [indent + comment for comment in tail]
-    body = newline_of(text).join(lines)
-    return [replace(text, block.start, block.end, body[len(indent) :])]
+    body = newline_of(text).join(lines)[len(indent) :]
+    end = block.end
+    line_end = text.find("\n", end)
+    if _ends_in_comment(lines[-1]) and text[end : len(text) if line_end < 0 else line_end].strip(" \t\r"):
+        # What followed the block on its closing line must not end up inside that comment.
+        body += newline_of(text) + indent
+        while end < len(text) and text[end] in " \t":
+            end += 1
+    return [replace(text, block.start, end, body)]
+
+
+def _ends_in_comment(line: str) -> bool:
+    """Whether a line written from the input's own fields and comments ends in a `#` comment."""
+    ends = tokenize(line)[2]
+    return "#" in line[ends[-2] if len(ends) > 1 else 0 :]
 
 
 def _items(text: str, block: Field) -> Iterator[tuple[Field, _Item]]:
-    """The block's fields in order, each with the comments around it."""
+    """The block's fields in order, each with the comments around it.
+
+    A list of messages, `blobs [ {...}, {...} ]`, is one item: its last element's
+    node, which spans the whole list from the name to the `]`.
+    """
     children = block.children or []
     previous_end = block.open + 1
     pending: _Item | None = None
-    for child in children:
+    for at, child in enumerate(children):
+        if child.in_list and at + 1 < len(children) and children[at + 1].start == child.start:
+            continue
         trailing, leading = _split_gap(text, previous_end, child.start, pending is not None)
         if pending is not None:
             pending.after = trailing
