@@ -48,7 +48,7 @@ from google.protobuf.message import Message
 from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import NetParameter, V0LayerParameter, V1LayerParameter
 from upgrade_tool.document import Document, children_named
-from upgrade_tool.edits import Edit, delete_nodes, newline_of, replace
+from upgrade_tool.edits import Edit, delete_nodes, newline_of, start_of_line, replace
 from upgrade_tool.errors import InputError
 from upgrade_tool.passes import Finding, PassResult, UpgradePass
 from upgrade_tool.reader import Field, Scalar, tokenize
@@ -446,7 +446,7 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
     tail = _tail_comments(text, block)
     if not any(groups.values()) and not tail:
         return delete_nodes(text, [block])
-    if "\n" not in text[block.start : block.end]:
+    if not any(end in text[block.start : block.end] for end in "\r\n"):
         return [replace(text, block.start, block.end, _inline(groups))]
     lines = _lines(groups, indent, inner) + [indent + comment for comment in tail]
     body = newline_of(text).join(lines)[len(indent) :]
@@ -563,12 +563,11 @@ def _outdent(text: str, child: Field, keep: bool, inner: str, outer: str) -> str
 
 def _indents(text: str, block: Field) -> tuple[str, str]:
     """The indentation for fields of the V1 layer, and for fields inside its param blocks."""
-    line_start = text.rfind("\n", 0, block.start) + 1
-    before = text[line_start : block.start]
+    before = text[start_of_line(text, block.start) : block.start]
     outer = before if not before.strip(" \t") else _leading_space(before) + "  "
     inner = outer + "  "
     for child in block.children or ():
-        child_line = text.rfind("\n", 0, child.start) + 1
+        child_line = start_of_line(text, child.start)
         if not text[child_line : child.start].strip(" \t"):
             inner = text[child_line : child.start]
             break
