@@ -17,7 +17,9 @@ LEGACY = 'name: "n"\nlayer {\n  name: "bn"\n  type: "BatchNorm"\n  param { lr_mu
 STRIPPED = 'name: "n"\nlayer {\n  name: "bn"\n  type: "BatchNorm"\n}\n'
 ZEROED = 'name: "n"\nlayer {\n  name: "bn"\n  type: "BatchNorm"\n  param { lr_mult: 0 decay_mult: 0 }\n}\n'
 V0 = 'input: "a"\nlayers {\n  layer {\n    name: "c"\n    type: "conv"\n    num_output: 2\n  }\n  bottom: "a"\n}\n'
-V1_OF_V0 = 'layer {\n  name: "c"\n  type: "Convolution"\n  convolution_param {\n    num_output: 2\n  }\n  bottom: "a"\n}\n'
+V1_OF_V0 = (
+    'layer {\n  name: "c"\n  type: "Convolution"\n  convolution_param {\n    num_output: 2\n  }\n  bottom: "a"\n}\n'
+)
 DATA = 'layers {\n  name: "d"\n  type: DATA\n  data_param {\n    source: "x"\n    scale: 0.5\n  }\n}\n'
 DATA_UPGRADED = (
     'layer {\n  name: "d"\n  type: "Data"\n  data_param {\n    source: "x"\n  }\n'

@@ -48,7 +48,7 @@ from google.protobuf.message import Message
 from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import NetParameter, V0LayerParameter, V1LayerParameter
 from upgrade_tool.document import Document, children_named
-from upgrade_tool.edits import Edit, delete_nodes, newline_of, start_of_line, replace
+from upgrade_tool.edits import Edit, delete_nodes, newline_of, replace, start_of_line
 from upgrade_tool.errors import InputError
 from upgrade_tool.passes import Finding, PassResult, UpgradePass
 from upgrade_tool.reader import Field, Scalar, tokenize
