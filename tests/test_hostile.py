@@ -495,3 +495,41 @@ def test_a_valid_one_line_net_of_many_layers_takes_linear_time_and_memory(
     if run.peak_mb is not None:
         assert run.peak_mb < (250 if legacy else 150) * megabytes + 300, f"{run.peak_mb:.0f} MB"
     print(f"{megabytes} MB one-line net: {run.seconds:.1f} s, peak {run.peak_mb} MB")
+
+
+# -- more than the memory there is ------------------------------------------------------------------
+
+UNDER_A_LIMIT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]) << 20, int(sys.argv[1]) << 20))
+sys.argv = ["bn-upgrade", *sys.argv[2:]]
+from upgrade_tool.cli import main
+main()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="address-space limits as Linux sets them")
+@pytest.mark.parametrize(
+    ("megabytes", "limit", "words"),
+    [
+        # Checked before reading: protobuf's C code crashes (SIGSEGV) where it runs out of memory.
+        pytest.param(17, 1000, "not enough memory: this input (17.8 MB) needs about", id="refused before reading"),
+        # Smaller than that is not checked; running out of memory in the reader is the same one line.
+        pytest.param(10, 350, "not enough memory to read this input (10.5 MB of text)", id="out of memory reading"),
+    ],
+)
+def test_a_net_too_big_for_the_memory_there_is_is_a_one_line_error(
+    tmp_path: Path, megabytes: int, limit: int, words: str
+) -> None:
+    data = one_line_net(megabytes * MB, legacy=True)
+    path = write(tmp_path / "huge.prototxt", data)
+    before = fingerprint(path)
+    run = subprocess.run(
+        [sys.executable, "-c", UNDER_A_LIMIT, str(limit), path.name], cwd=tmp_path, capture_output=True, timeout=120
+    )
+    stderr = run.stderr.decode()
+    assert run.returncode == 2, stderr
+    (line,) = stderr.splitlines()
+    assert line.startswith("huge.prototxt:1:1: " + words), line
+    assert fingerprint(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.prototxt"]

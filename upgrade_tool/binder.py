@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 
 from upgrade_tool.errors import InputError
 from upgrade_tool.reader import Field, Scalar, clip
+from upgrade_tool.source import out_of_memory
 
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -85,7 +86,15 @@ class Bound:
 
 
 def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True) -> Bound:
-    """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid."""
+    """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid (running out of memory too)."""
+    try:
+        return _bind(tree, message, text, strict)
+    except MemoryError:
+        pass  # raised below, once the half-filled message is let go
+    raise out_of_memory(len(text))
+
+
+def _bind(tree: list[Field], message: Message, text: str, strict: bool) -> Bound:
     unknown: list[Unknown] = []
     unknown_values: set[tuple[Path, str]] = set()  # singular fields given a value the schema does not know
     # Depth first, in document order, so the first error in the text is the one raised.

@@ -21,6 +21,7 @@ import re
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
+from upgrade_tool.source import check_memory, out_of_memory
 
 _TOKEN = re.compile(
     r"""
@@ -98,7 +99,8 @@ class Field:
 def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
     """Tokens as parallel lists: kind ("i", "n", "s" or the symbol itself), start, end.
 
-    A last token of kind "" marks the end of the text.
+    A last token of kind "" marks the end of the text. (Lists, not arrays: the
+    parser's fields share these int objects, and an array would make new ones.)
     """
     kinds: list[str] = []
     starts: list[int] = []
@@ -180,8 +182,20 @@ def parse_tree(text: str) -> list[Field]:
 
     One loop over the tokens with its own stack of open messages: fast, and
     nesting depth is bounded by memory, not by Python's recursion limit.
+    Running out of memory is an `InputError` about the whole input, and so is a
+    text too big for the memory that is free (`check_memory`).
     """
+    check_memory(text)
+    try:
+        return _parse_tree(text)
+    except MemoryError:
+        pass  # raised below, once the half-built tree is let go
+    raise out_of_memory(len(text))
+
+
+def _parse_tree(text: str) -> list[Field]:
     kinds, starts, ends = tokenize(text)
+    names: dict[str, str] = {}  # one string per field name, however many fields it names
     root: list[Field] = []
     # Each open message: its Field (None for the top level), its closing symbol, its fields.
     stack: list[tuple[Field | None, str, list[Field]]] = []
@@ -193,7 +207,8 @@ def parse_tree(text: str) -> list[Field]:
         kind = kinds[i]
         if kind == "i":
             start, name_end = starts[i], ends[i]
-            field = Field(text[start:name_end], start, name_end)
+            name = text[start:name_end]
+            field = Field(names.setdefault(name, name), start, name_end)
             children.append(field)
             i += 1
             colon = kinds[i] == ":"

@@ -11,7 +11,9 @@ byte for byte; everything else is valid UTF-8.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
+import resource
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
@@ -68,8 +70,51 @@ def _decode(body: bytes) -> str:
         return body.decode("utf-8", "surrogateescape")
 
 
-def out_of_memory(size: int) -> InputError:
-    """The one-line error for an input too big for the memory there is (offset 0: it is about the whole file)."""
-    return InputError(
-        f"not enough memory to read this input ({size / 1e6:.1f} MB; bn-upgrade needs up to about 10 times that)"
-    )
+# Peak memory of an upgrade in place: about 1,100 bytes a field (two syntax trees and
+# the messages, bench/scaling.py: 36 bytes per byte of a real 64 MB net, 80 of a net of
+# tiny layers) and the texts. Past what is free, protobuf's C code crashes rather than
+# raising MemoryError, so a big input is checked against free memory before it is read.
+BYTES_PER_FIELD = 1200
+BYTES_PER_CHARACTER = 4
+CHECKED_FROM = 16_000_000  # characters; below this, no input needs much memory
+
+
+def out_of_memory(size: int, needed: int = 0, free: int = 0) -> InputError:
+    """The one-line error for an input too big for the memory there is (about the whole input: offset 0)."""
+    what = f"not enough memory to read this input ({size / 1e6:.1f} MB of text)"
+    if needed:
+        what = f"not enough memory: this input ({size / 1e6:.1f} MB) needs about {needed / 1e6:.0f} MB, "
+        what += f"{free / 1e6:.0f} MB is free"
+    return InputError(what + "; see README, 'Memory'")
+
+
+def memory_needed(text: str) -> int:
+    """About the most memory upgrading `text` in place takes (fields counted by their `:` and braces)."""
+    fields = text.count(":") + text.count("{") + text.count("<")
+    return BYTES_PER_FIELD * fields + BYTES_PER_CHARACTER * len(text)
+
+
+def check_memory(text: str) -> None:
+    """Refuse a big text that cannot be upgraded in the memory that is free."""
+    if len(text) < CHECKED_FROM:
+        return
+    needed = memory_needed(text)
+    free = free_memory()
+    if free is not None and needed > free:
+        raise out_of_memory(len(text), needed, free)
+
+
+def free_memory() -> int | None:
+    """Bytes this process can still get: free RAM, within an address-space limit if one is set."""
+    free: int | None = None
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        with contextlib.suppress(OSError, ValueError):
+            with open("/proc/self/status", encoding="ascii") as status:
+                used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+            free = limit - used if free is None else min(free, limit - used)
+    return free
