@@ -38,6 +38,7 @@ Exit status 0 if no crash or finding, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import hashlib
 import random
@@ -63,7 +64,7 @@ from upgrade_tool.canonical import render
 from upgrade_tool.document import Kind
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.pipeline import parse_document, upgrade_source
-from upgrade_tool.reader import Field, parse_tree
+from upgrade_tool.reader import Field, parse_tree, tokenize
 from upgrade_tool.settings import BnStyle, OutputFormat, Settings
 from upgrade_tool.source import UTF8_BOM, Source
 
@@ -352,18 +353,36 @@ class Tally:
     lines: Counter[str]  # for inputs both refuse: where our error is, against C++'s
 
 
-def ours_strictly(data: bytes, kind: str) -> tuple[Message | None, str, int, int, str]:
-    """(message or None, error, line, C++-style column, canonical text) of our strict reading."""
+@dataclass(frozen=True)
+class Ours:
+    """Our strict reading of one input: the message, or the error and where it is."""
+
+    message: Message | None
+    error: str = ""
+    line: int = 0
+    column: int = 0  # counted as C++ counts: bytes, a tab to the next multiple of 8
+    printed: str = ""  # canonical text
+    syntax: bool = False  # the error is the reader's (syntax), not the binder's (schema)
+    later_lines: tuple[int, ...] = ()  # lines of the two tokens after the error's own
+
+
+def ours_strictly(data: bytes, kind: str) -> Ours:
+    source = Source.from_bytes(data)
     try:
-        source = Source.from_bytes(data)
+        tree = parse_tree(source.text)
     except InputError as exc:
-        return None, exc.message, exc.line, exc.column, ""
+        line, column = source.position(exc.offset)
+        return Ours(None, exc.message, line, cpp_column(source.text, exc.offset, column), syntax=True)
     try:
         doc, _ = parse_document(source.text, Settings(strict=True), Kind(kind))
     except InputError as exc:
         line, column = source.position(exc.offset)
-        return None, exc.message, line, cpp_column(source.text, exc.offset, column), ""
-    return doc.message, "", 0, 0, render(doc.message)
+        starts = tokenize(source.text)[1]
+        after = bisect.bisect_right(starts, exc.offset)
+        later = tuple(source.position(offset).line for offset in starts[after : after + 2])
+        return Ours(None, exc.message, line, cpp_column(source.text, exc.offset, column), later_lines=later)
+    assert tree is not None
+    return Ours(doc.message, printed=render(doc.message))
 
 
 def cpp_column(text: str, offset: int, column: int) -> int:
@@ -414,16 +433,12 @@ def holds_bytes_in_a_string(message: Message) -> bool:
 
 def compare_with_cpp(oracle: CppOracle, data: bytes, kind: str, tally: Tally) -> None:
     """Count how our strict reading and C++'s compare; raise `Disagreement` on an undocumented difference."""
-    message, error, line, column, printed = ours_strictly(data, kind)
+    ours = ours_strictly(data, kind)
+    message, error, line, column = ours.message, ours.error, ours.line, ours.column
     theirs = oracle.parse(data, kind)
     if isinstance(theirs, Refused) and message is None:
         tally.outcomes["both refuse"] += 1
-        if theirs.line == 0 or line == 0:
-            tally.lines["no place to compare (missing required fields)"] += 1
-        elif theirs.line != line:
-            tally.lines["on another line"] += 1
-        else:
-            tally.lines["same line, same column" if theirs.column == column else "same line, other column"] += 1
+        tally.lines[where_refused(ours, theirs)] += 1
         return
     if isinstance(theirs, Refused):
         if data.startswith(UTF8_BOM) and (theirs.line, theirs.column) == (1, 1):
@@ -444,9 +459,35 @@ def compare_with_cpp(oracle: CppOracle, data: bytes, kind: str, tally: Tally) ->
             tally.outcomes[f"documented: {DOCUMENTED['nan sign']}"] += 1
             return
         raise Disagreement("both accept, different messages")
-    if printed.encode("utf-8") != theirs.printed:
+    if ours.printed.encode("utf-8") != theirs.printed:
         raise Disagreement("same message, canonical text differs from C++'s")
     tally.outcomes["both accept, same bytes and text"] += 1
+
+
+PLACES = {
+    "same": "on C++'s line and column",
+    "line": "on C++'s line, another column",
+    "next": "C++ points at one of the two tokens after ours (it reports once past the bad token)",
+    "syntax": "ours is a syntax error after a schema error C++ meets first (bn-upgrade reads all the syntax first)",
+    "utf-8": "ours is a string that is not UTF-8, which C++ accepts (documented), and its error comes later",
+    "none": "C++'s error has no place (missing required fields)",
+    "other": "elsewhere",
+}
+
+
+def where_refused(ours: Ours, theirs: Refused) -> str:
+    """Where our error is, against C++'s, for an input both refuse."""
+    if theirs.line == 0 or ours.line == 0:
+        return PLACES["none"]
+    if theirs.line == ours.line:
+        return PLACES["same" if theirs.column == ours.column else "line"]
+    if theirs.line in ours.later_lines:
+        return PLACES["next"]
+    if ours.syntax and theirs.line < ours.line:
+        return PLACES["syntax"]
+    if "not valid UTF-8" in ours.error and theirs.line > ours.line:
+        return PLACES["utf-8"]
+    return PLACES["other"]
 
 
 def differential(args: argparse.Namespace) -> int:

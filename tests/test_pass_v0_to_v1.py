@@ -645,3 +645,12 @@ def test_v0_forms_caffe_reads_are_upgraded_and_proven(src: str) -> None:
         result = upgrade_text('input: "a"\n' + src, output_format=output_format)
         assert result.changed
         assert "layer {" in result.text and "V0" not in result.text
+
+
+def test_a_separator_after_the_block_goes_with_it() -> None:
+    # The fuzzer against C++ found it: the `;` ended up after the fork field moved out last,
+    # and the proof (fork text byte for byte) failed with exit 123.
+    src = 'input: "a"\nlayers { layer { type: "relu" fork { a: 1 } }; bottom: "a" }\n'
+    result = upgrade_text(src)
+    assert result.text == 'layer { type: "ReLU" fork { a: 1 } bottom: "a" }\n'  # and the bare input dropped
+    assert result.unknown_fields == ("fork",)

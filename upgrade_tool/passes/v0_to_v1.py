@@ -446,11 +446,12 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
     tail = _tail_comments(text, block)
     if not any(groups.values()) and not tail:
         return delete_nodes(text, [block])
+    # A `;` or `,` after the block goes with it: it would end the last field moved out instead.
     if not any(end in text[block.start : block.end] for end in "\r\n"):
-        return [replace(text, block.start, block.end, _inline(groups))]
+        return [replace(text, block.start, block.stop, _inline(groups))]
     lines = _lines(groups, indent, inner) + [indent + comment for comment in tail]
     body = newline_of(text).join(lines)[len(indent) :]
-    end = block.end
+    end = block.stop
     line_end = text.find("\n", end)
     if _ends_in_comment(lines[-1]) and text[end : len(text) if line_end < 0 else line_end].strip(" \t\r"):
         # What followed the block on its closing line must not end up inside that comment.
