@@ -654,3 +654,9 @@ def test_a_separator_after_the_block_goes_with_it() -> None:
     result = upgrade_text(src)
     assert result.text == 'layer { type: "ReLU" fork { a: 1 } bottom: "a" }\n'  # and the bare input dropped
     assert result.unknown_fields == ("fork",)
+
+
+def test_a_block_of_nothing_but_dropped_settings_is_removed() -> None:
+    # The C++ differential fuzzer found it: nothing left to write of the block (IndexError, exit 123).
+    src = 'layers {\n  layer {\n    new_num: 1\n  }\n  top: "a"\n}\n'
+    assert preserved(src) == 'layers {\n  top: "a"\n}\n'

@@ -444,8 +444,8 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
         assert pad_home is not None
         groups.setdefault(pad_home.param, []).insert(0, _Item("pad" + _pad_text(doc, folds[0])))
     tail = _tail_comments(text, block)
-    if not any(groups.values()) and not tail:
-        return delete_nodes(text, [block])
+    if not tail and not any(item.text or item.before or item.after for items in groups.values() for item in items):
+        return delete_nodes(text, [block])  # nothing of it is written: dropped settings at most
     # A `;` or `,` after the block goes with it: it would end the last field moved out instead.
     if not any(end in text[block.start : block.end] for end in "\r\n"):
         return [replace(text, block.start, block.stop, _inline(groups))]
