@@ -660,3 +660,23 @@ def test_a_block_of_nothing_but_dropped_settings_is_removed() -> None:
     # The C++ differential fuzzer found it: nothing left to write of the block (IndexError, exit 123).
     src = 'layers {\n  layer {\n    new_num: 1\n  }\n  top: "a"\n}\n'
     assert preserved(src) == 'layers {\n  top: "a"\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        pytest.param(
+            'layers {\n  layer {\n    type: "relu"\n    fork: 1;\n  }\n  top: "a"\n}\n',
+            'layer {\n  type: "ReLU"\n  fork: 1;\n  top: "a"\n}\n',
+            id="a fork field moves out with its separator",
+        ),
+        pytest.param(
+            'name: "n"\rlayers {\r\n  layer {\r\n    type: "relu"  # here\r\n    name: "r"\r\n  }\r\n  top: "a"\r\n}\r\n',
+            'name: "n"\rlayer {\r\n  type: "ReLU" # here\r\n  name: "r"\r\n  top: "a"\r\n}\r\n',
+            id="a comment line ends in a line feed though the first line ends in a lone CR",
+        ),
+    ],
+)
+def test_what_the_cpp_fuzzer_found_in_v0_blocks(src: str, expected: str) -> None:
+    # Both failed the proof (exit 123): fork text changed, or a field moved into a comment.
+    assert upgrade_text(src).text == expected

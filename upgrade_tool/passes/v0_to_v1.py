@@ -435,7 +435,7 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
     for child, item in _items(text, block):
         if id(child) in unknown:
             _refuse_v1_name(doc, child)
-            group, item.text = "", text[child.start : child.end]
+            group, item.text = "", text[child.start : child.stop]  # its separator too: fork text byte for byte
         else:
             group, item.text = _rewrite(doc, child, v0_type, folds, (inner, indent))
         groups.setdefault(group, []).append(item)
@@ -450,15 +450,21 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
     if not any(end in text[block.start : block.end] for end in "\r\n"):
         return [replace(text, block.start, block.stop, _inline(groups))]
     lines = _lines(groups, indent, inner) + [indent + comment for comment in tail]
-    body = newline_of(text).join(lines)[len(indent) :]
+    newline = newline_of(text)
+    body = "".join(line + _break_after(line, newline) for line in lines[:-1]) + lines[-1]
     end = block.stop
     line_end = text.find("\n", end)
     if _ends_in_comment(lines[-1]) and text[end : len(text) if line_end < 0 else line_end].strip(" \t\r"):
         # What followed the block on its closing line must not end up inside that comment.
-        body += newline_of(text) + indent
+        body += _break_after(lines[-1], newline) + indent
         while end < len(text) and text[end] in " \t":
             end += 1
-    return [replace(text, block.start, end, body)]
+    return [replace(text, block.start, end, body[len(indent) :])]
+
+
+def _break_after(line: str, newline: str) -> str:
+    """The line end to write after `line`: the file's own, but one a comment ends at (a lone CR is not)."""
+    return "\r\n" if newline == "\r" and _ends_in_comment(line) else newline
 
 
 def _ends_in_comment(line: str) -> bool:
