@@ -671,7 +671,8 @@ def test_a_block_of_nothing_but_dropped_settings_is_removed() -> None:
             id="a fork field moves out with its separator",
         ),
         pytest.param(
-            'name: "n"\rlayers {\r\n  layer {\r\n    type: "relu"  # here\r\n    name: "r"\r\n  }\r\n  top: "a"\r\n}\r\n',
+            'name: "n"\rlayers {\r\n  layer {\r\n    type: "relu"  # here\r\n    name: "r"\r\n  }\r\n'
+            '  top: "a"\r\n}\r\n',
             'name: "n"\rlayer {\r\n  type: "ReLU" # here\r\n  name: "r"\r\n  top: "a"\r\n}\r\n',
             id="a comment line ends in a line feed though the first line ends in a lone CR",
         ),
