@@ -296,6 +296,10 @@ def _enum_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int | None
     if number is None:
         raise InputError(f"{field.name!r} takes a value of enum {enum.full_name}", scalar.start)
     number = -number if scalar.negative else number
+    if not -(2**31) <= number < 2**31:  # an enum is an int32 (and upb's lookup would wrap a larger number)
+        raise InputError(
+            f"{clip(word) if number == TOO_BIG else number} is out of range for {field.name!r}", scalar.start
+        )
     return number if number in enum.values_by_number else None
 
 
