@@ -54,6 +54,8 @@ def test_a_comment_under_lone_cr_runs_to_the_end_and_stays_there() -> None:
         pytest.param("a: 1\nb: 2\r\n", "\n", id="LF"),
         pytest.param("a: 1\r\nb: 2\n", "\r\n", id="CRLF"),
         pytest.param("a: 1\rb: 2\r", "\r", id="lone CR"),
+        pytest.param("a: 1\rb: 2\n", "\n", id="a lone CR before an LF: a comment would run on, so LF"),
+        pytest.param("a: 1\rb: 2\r\n", "\r\n", id="a lone CR before a CRLF"),
         pytest.param("a: 1", "\n", id="one line"),
     ],
 )
@@ -72,3 +74,13 @@ def test_the_file_newline_is_the_end_of_its_first_line(text: str, newline: str) 
 )
 def test_a_line_starts_after_any_line_end(text: str, offset: int, start: int) -> None:
     assert start_of_line(text, offset) == start
+
+
+def test_a_file_mixing_lone_cr_and_lf_is_upgraded_with_lf() -> None:
+    # The C++ differential fuzzer found it: the first line ended in a lone CR, so the new
+    # Input layer was written with lone CRs, and the comment moved with it swallowed the
+    # rest of the layer (exit 123).
+    text = 'layer { top: "a"\r}\ninput: "data" ; # its comment\ninput_shape { dim: 1 }\n'
+    result = upgrade_text(text)
+    assert result.changed and "\r" not in result.text.replace('"a"\r}', "")
+    assert "# its comment" in result.text

@@ -49,12 +49,14 @@ def apply_edits(text: str, edits: Iterable[Edit]) -> str:
 
 
 def newline_of(text: str) -> str:
-    """The file's own line ending, as its first line ends: LF, CRLF or a lone CR (LF if it has one line)."""
+    """The file's own line ending: CRLF if its first LF follows a CR, else LF; a lone CR if it has no LF at all.
+
+    (A file that mixes lone CRs with LFs gets LF or CRLF: a comment ends only at an LF.)
+    """
     first = text.find("\n")
-    cr = text.find("\r", 0, len(text) if first < 0 else first)
-    if cr < 0:
-        return "\n"
-    return "\r\n" if cr + 1 == first else "\r"
+    if first < 0:
+        return "\r" if "\r" in text else "\n"
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
 
 
 def start_of_line(text: str, offset: int) -> int:

@@ -451,20 +451,15 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
         return [replace(text, block.start, block.stop, _inline(groups))]
     lines = _lines(groups, indent, inner) + [indent + comment for comment in tail]
     newline = newline_of(text)
-    body = "".join(line + _break_after(line, newline) for line in lines[:-1]) + lines[-1]
+    body = newline.join(lines)
     end = block.stop
     line_end = text.find("\n", end)
     if _ends_in_comment(lines[-1]) and text[end : len(text) if line_end < 0 else line_end].strip(" \t\r"):
         # What followed the block on its closing line must not end up inside that comment.
-        body += _break_after(lines[-1], newline) + indent
+        body += newline + indent
         while end < len(text) and text[end] in " \t":
             end += 1
     return [replace(text, block.start, end, body[len(indent) :])]
-
-
-def _break_after(line: str, newline: str) -> str:
-    """The line end to write after `line`: the file's own, but one a comment ends at (a lone CR is not)."""
-    return "\r\n" if newline == "\r" and _ends_in_comment(line) else newline
 
 
 def _ends_in_comment(line: str) -> bool:
