@@ -514,9 +514,9 @@ main()
     ("megabytes", "limit", "words"),
     [
         # Checked before reading: protobuf's C code crashes (SIGSEGV) where it runs out of memory.
-        pytest.param(17, 1000, "not enough memory: this input (17.8 MB) needs about", id="refused before reading"),
-        # Smaller than that is not checked; running out of memory in the reader is the same one line.
-        pytest.param(10, 350, "not enough memory to read this input (10.5 MB of text)", id="out of memory reading"),
+        pytest.param(17, 1000, ": not enough memory: this input (17.8 MB) needs about", id="refused before reading"),
+        # Smaller than that is not checked; running out of memory in the reader is one line too.
+        pytest.param(10, 350, ":1:1: not enough memory to read this input (10.5 MB", id="out of memory reading"),
     ],
 )
 def test_a_net_too_big_for_the_memory_there_is_is_a_one_line_error(
@@ -531,6 +531,6 @@ def test_a_net_too_big_for_the_memory_there_is_is_a_one_line_error(
     stderr = run.stderr.decode()
     assert run.returncode == 2, stderr
     (line,) = stderr.splitlines()
-    assert line.startswith("huge.prototxt:1:1: " + words), line
+    assert line.startswith("huge.prototxt" + words), line
     assert fingerprint(path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.prototxt"]

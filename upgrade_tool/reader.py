@@ -21,7 +21,7 @@ import re
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
-from upgrade_tool.source import check_memory, out_of_memory
+from upgrade_tool.source import out_of_memory
 
 _TOKEN = re.compile(
     r"""
@@ -182,10 +182,8 @@ def parse_tree(text: str) -> list[Field]:
 
     One loop over the tokens with its own stack of open messages: fast, and
     nesting depth is bounded by memory, not by Python's recursion limit.
-    Running out of memory is an `InputError` about the whole input, and so is a
-    text too big for the memory that is free (`check_memory`).
+    Running out of memory is an `InputError` about the whole input.
     """
-    check_memory(text)
     try:
         return _parse_tree(text)
     except MemoryError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
-import resource
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
@@ -38,7 +37,11 @@ class Source:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Source:
-        """Decode UTF-8, a byte that is not UTF-8 as a lone surrogate; a leading BOM is accepted and remembered."""
+        """Decode UTF-8, a byte that is not UTF-8 as a lone surrogate; a leading BOM is accepted and remembered.
+
+        A big input that cannot be upgraded in the memory that is free is refused here,
+        before it is read (`check_memory`).
+        """
         bom = data.startswith(UTF8_BOM)
         body = data[len(UTF8_BOM) :] if bom else data
         try:
@@ -47,6 +50,7 @@ class Source:
             text = None  # raised below, once the handler has let go of what ran out of memory
         if text is None:
             raise out_of_memory(len(data))
+        check_memory(text)
         return cls(text, bom)
 
     def encode(self, text: str) -> bytes:
@@ -111,6 +115,10 @@ def free_memory() -> int | None:
         for line in meminfo:
             if line.startswith("MemAvailable:"):
                 free = int(line.split()[1]) * 1024
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return free
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]
     if limit != resource.RLIM_INFINITY:
         with contextlib.suppress(OSError, ValueError):
