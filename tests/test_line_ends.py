@@ -84,3 +84,10 @@ def test_a_file_mixing_lone_cr_and_lf_is_upgraded_with_lf() -> None:
     result = upgrade_text(text)
     assert result.changed and "\r" not in result.text.replace('"a"\r}', "")
     assert "# its comment" in result.text
+
+
+def test_a_field_added_after_a_commented_line_goes_after_the_whole_comment() -> None:
+    # A CR inside a comment does not end it (Caffe reads to the LF): the new field goes after the LF.
+    text = 'layer {\n  type: "BatchNorm"\n  param {\n    lr_mult: 0  # a \r b\n  }\n}\n'
+    expected = 'layer {\n  type: "BatchNorm"\n  param {\n    lr_mult: 0  # a \r b\n    decay_mult: 0\n  }\n}\n'
+    assert upgrade_text(text, bn_style="zero").text == expected

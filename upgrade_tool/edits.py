@@ -149,17 +149,15 @@ def insert_after(text: str, node: Field, field_text: str) -> Edit:
     newline = newline_of(text)
     if indent.strip(" \t") or rest is None or (newline == "\r" and "#" in rest.group()):
         return Edit(node.stop, node.stop, "", " " + field_text)
-    line_end = _line_end(text, node.stop)
+    line_end = _before_line_end(text, rest.end())
     return Edit(line_end, line_end, "", newline + indent + field_text)
 
 
-def _line_end(text: str, position: int) -> int:
-    """Offset of the end of the line holding `position`, before its LF, CRLF or lone CR."""
-    end = text.find("\n", position)
-    if end < 0:
-        end = len(text)
-    cr = text.find("\r", position, end)
-    return cr if cr >= 0 else end
+def _before_line_end(text: str, end: int) -> int:
+    """Where the line ending at `end` (past its LF, CRLF or lone CR, or at the end of the text) stops."""
+    if text.endswith("\r\n", 0, end):
+        return end - 2
+    return end - 1 if end > 0 and text[end - 1] in "\r\n" else end
 
 
 def map_back(offset: int, edits: Iterable[Edit]) -> int:
