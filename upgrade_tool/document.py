@@ -41,7 +41,7 @@ class Document:
 
     def unknown_within(self, path: Path) -> list[Unknown]:
         """Unknown nodes anywhere inside the value at `path`, in document order."""
-        return self._unknown_by_owner.get(path, [])
+        return list(self._unknown_by_owner.get(path, ()))
 
     @cached_property
     def _locator(self) -> Locator | None:
