@@ -17,8 +17,19 @@ than --timeout seconds. With --against-protobuf, each text is also read by
 protobuf's own text_format.Parse, and any difference from our strict reading
 is a finding. Crashing inputs are saved with their tracebacks.
 
+With --against-cpp, the inputs are mostly generated (bench/prototxt_gen.py:
+every spelling the text format has, right and wrong) and each is also read
+by protobuf's C++ TextFormat (bench/oracle, the parser Caffe links; build it
+with `make -C bench/oracle`). Our strict reading must agree: the same
+accept or refuse; when both accept, the same serialized bytes and
+`canonical.render` printing exactly what C++ prints. Differences listed in
+DOCUMENTED (README's "Deliberate differences") are counted, not reported;
+every other one is a finding. For inputs both refuse, it counts how often
+our error is on C++'s line (and at its column, counted the C++ way).
+
     python bench/fuzz_reader.py --seconds 300            # a five-minute run, seed 0
     python bench/fuzz_reader.py --count 20000 --seed 7 --against-protobuf
+    python bench/fuzz_reader.py --count 100000 --against-cpp
     python bench/fuzz_reader.py --atheris --seconds 300  # coverage-guided, if atheris is installed
 
 Exit status 0 if no crash or finding, 1 otherwise.
@@ -27,6 +38,7 @@ Exit status 0 if no crash or finding, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import hashlib
 import random
@@ -43,15 +55,22 @@ from pathlib import Path
 from types import FrameType
 
 from google.protobuf import text_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from upgrade_tool import caffe_pb2
 from upgrade_tool.binary import upgrade_binary
+from upgrade_tool.canonical import render
 from upgrade_tool.document import Kind
 from upgrade_tool.errors import InputError, SelfCheckError
 from upgrade_tool.pipeline import parse_document, upgrade_source
-from upgrade_tool.reader import Field, parse_tree
+from upgrade_tool.reader import Field, parse_tree, tokenize
 from upgrade_tool.settings import BnStyle, OutputFormat, Settings
-from upgrade_tool.source import Source
+from upgrade_tool.source import UTF8_BOM, Source
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpp_oracle import Accepted, CppOracle, OracleMissing, Refused  # noqa: E402
+from prototxt_gen import generate  # noqa: E402
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 TOKENS = [
@@ -294,7 +313,7 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, SelfCheckError):
         return "self-check failed"
     if isinstance(exc, Disagreement):
-        return "disagrees with protobuf"
+        return "disagrees with C++" if "C++" in str(exc) else "disagrees with protobuf"
     if isinstance(exc, Hang):
         return "hang"
     return "crash"
@@ -314,6 +333,236 @@ def save(case: Case, exc: BaseException, out: Path) -> Path:
     details = "".join(traceback.format_exception(exc))
     path.with_suffix(path.suffix + ".txt").write_text(f"{case.origin}\n{case.settings}\n\n{details}")
     return path
+
+
+# -- against protobuf's C++ TextFormat ------------------------------------------------------------
+
+# Differences from C++ that README's "Deliberate differences from Caffe's own tools" lists; each is
+# recognised by what both sides did, never by the input alone.
+DOCUMENTED = {
+    "bom": "a UTF-8 BOM: bn-upgrade reads past it, C++ refuses it",
+    "string not utf-8": "a string that is not UTF-8 (raw bytes, or escapes such as lone surrogates): C++ keeps the "
+    "bytes, Python protobuf cannot hold them in a string field, so bn-upgrade refuses it",
+    "nan sign": "-nan: bn-upgrade reads it as nan (C++ keeps the sign bit, which it never prints)",
+}
+
+
+@dataclass
+class Tally:
+    outcomes: Counter[str]
+    lines: Counter[str]  # for inputs both refuse: where our error is, against C++'s
+
+
+@dataclass(frozen=True)
+class Ours:
+    """Our strict reading of one input: the message, or the error and where it is."""
+
+    message: Message | None
+    error: str = ""
+    line: int = 0
+    column: int = 0  # counted as C++ counts: bytes, a tab to the next multiple of 8
+    printed: str = ""  # canonical text
+    syntax: bool = False  # the error is the reader's (syntax), not the binder's (schema)
+    later_lines: tuple[int, ...] = ()  # lines of the two tokens after the error's own
+
+
+def ours_strictly(data: bytes, kind: str) -> Ours:
+    source = Source.from_bytes(data)
+    try:
+        tree = parse_tree(source.text)
+    except InputError as exc:
+        line, column = source.position(exc.offset)
+        return Ours(None, exc.message, line, cpp_column(source.text, exc.offset, column), syntax=True)
+    try:
+        doc, _ = parse_document(source.text, Settings(strict=True), Kind(kind))
+    except InputError as exc:
+        line, column = source.position(exc.offset)
+        starts = tokenize(source.text)[1]
+        after = bisect.bisect_right(starts, exc.offset)
+        later = tuple(source.position(offset).line for offset in starts[after : after + 2])
+        return Ours(None, exc.message, line, cpp_column(source.text, exc.offset, column), later_lines=later)
+    assert tree is not None
+    return Ours(doc.message, printed=render(doc.message))
+
+
+def cpp_column(text: str, offset: int, column: int) -> int:
+    """The column C++ would give `offset`: bytes, with a tab going to the next multiple of 8."""
+    prefix = text[offset - column + 1 : offset]
+    count = 0
+    for char in prefix:
+        count = count + 8 - count % 8 if char == "\t" else count + len(char.encode("utf-8", "surrogateescape"))
+    return count + 1
+
+
+def nan_unsigned(message: Message) -> bytes:
+    """The serialization with every NaN's sign bit cleared."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    stack = [copy]
+    while stack:
+        current = stack.pop()
+        for field, value in current.ListFields():
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend(value if field.is_repeated else [value])
+            elif field.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+                values = list(value) if field.is_repeated else [value]
+                fixed = [float("nan") if v != v else v for v in values]
+                if field.is_repeated:
+                    del value[:]
+                    value.extend(fixed)
+                else:
+                    setattr(current, field.name, fixed[0])
+    data: bytes = copy.SerializeToString(deterministic=True)
+    return data
+
+
+def holds_bytes_in_a_string(message: Message) -> bool:
+    """Whether a string field holds bytes that are not UTF-8 (upb hands those back as bytes)."""
+    stack = [message]
+    while stack:
+        current = stack.pop()
+        for field, value in current.ListFields():
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend(value if field.is_repeated else [value])
+            elif field.type == FieldDescriptor.TYPE_STRING and any(
+                isinstance(v, bytes) for v in (value if field.is_repeated else [value])
+            ):
+                return True
+    return False
+
+
+def compare_with_cpp(oracle: CppOracle, data: bytes, kind: str, tally: Tally) -> None:
+    """Count how our strict reading and C++'s compare; raise `Disagreement` on an undocumented difference."""
+    ours = ours_strictly(data, kind)
+    message, error, line, column = ours.message, ours.error, ours.line, ours.column
+    theirs = oracle.parse(data, kind)
+    if isinstance(theirs, Refused) and message is None:
+        tally.outcomes["both refuse"] += 1
+        tally.lines[where_refused(ours, theirs)] += 1
+        return
+    if isinstance(theirs, Refused):
+        if data.startswith(UTF8_BOM) and (theirs.line, theirs.column) == (1, 1):
+            tally.outcomes[f"documented: {DOCUMENTED['bom']}"] += 1
+            return
+        raise Disagreement(f"we accept, C++ refuses at {theirs.line}:{theirs.column}: {theirs.message}")
+    assert isinstance(theirs, Accepted)
+    expected = caffe_pb2.NetParameter() if kind == "net" else caffe_pb2.SolverParameter()
+    expected.ParseFromString(theirs.wire)
+    if message is None:
+        if "not valid UTF-8" in error and holds_bytes_in_a_string(expected):
+            tally.outcomes[f"documented: {DOCUMENTED['string not utf-8']}"] += 1
+            return
+        raise Disagreement(f"we refuse at {line}:{column} ({error}), C++ accepts")
+    wire = message.SerializeToString(deterministic=True)
+    if wire != theirs.wire:
+        if nan_unsigned(message) == nan_unsigned(expected):
+            tally.outcomes[f"documented: {DOCUMENTED['nan sign']}"] += 1
+            return
+        raise Disagreement("both accept, different messages")
+    if ours.printed.encode("utf-8") != theirs.printed:
+        raise Disagreement("same message, canonical text differs from C++'s")
+    tally.outcomes["both accept, same bytes and text"] += 1
+
+
+PLACES = {
+    "same": "on C++'s line and column",
+    "line": "on C++'s line, another column",
+    "next": "C++ points at one of the two tokens after ours (it reports once past the bad token)",
+    "syntax": "ours is a syntax error after a schema error C++ meets first (bn-upgrade reads all the syntax first)",
+    "utf-8": "ours is a string that is not UTF-8, which C++ accepts (documented), and its error comes later",
+    "none": "C++'s error has no place (missing required fields)",
+    "other": "elsewhere",
+}
+
+
+def where_refused(ours: Ours, theirs: Refused) -> str:
+    """Where our error is, against C++'s, for an input both refuse."""
+    if theirs.line == 0 or ours.line == 0:
+        return PLACES["none"]
+    if theirs.line == ours.line:
+        return PLACES["same" if theirs.column == ours.column else "line"]
+    if theirs.line in ours.later_lines:
+        return PLACES["next"]
+    if ours.syntax and theirs.line < ours.line:
+        return PLACES["syntax"]
+    if "not valid UTF-8" in ours.error and theirs.line > ours.line:
+        return PLACES["utf-8"]
+    return PLACES["other"]
+
+
+def differential(args: argparse.Namespace) -> int:
+    try:
+        oracle = CppOracle.start()
+    except OracleMissing as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    corpus = [item for item in load_corpus(args.corpus, min(args.max_bytes, 16 * 1024))]
+    out = Path(args.out or tempfile.mkdtemp(prefix="bn-upgrade-fuzz-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"against C++ TextFormat; seed {args.seed}; {len(corpus)} corpus files to mutate; findings go to {out}")
+    rng = random.Random(args.seed)
+    tally = Tally(Counter(), Counter())
+    crashes: Counter[str] = Counter()
+    findings: dict[str, tuple[int, Path]] = {}
+    started = time.monotonic()
+    tried = 0
+    with oracle:
+        while True:
+            tried += 1
+            data, kind, origin = differential_input(rng, corpus)
+            settings = Settings(rng.choice(list(BnStyle)), rng.randrange(4) == 0,
+                                OutputFormat.CANONICAL if rng.randrange(4) == 0 else OutputFormat.PRESERVE)  # fmt: skip
+            case = Case(data, False, settings, f"{origin} (as a {kind})")
+            try:
+                with time_limit(args.timeout):
+                    compare_with_cpp(oracle, data, kind, tally)
+                    crashes[run_one(case)] += 1
+            except Exception as exc:  # noqa: BLE001 - everything else is what we are looking for
+                tally.outcomes[classify(exc)] += 1
+                key = signature(exc) if not isinstance(exc, Disagreement) else f"C++ differs: {exc}"[:160]
+                key = re.sub(r"\d+:\d+", "L:C", key)
+                if key not in findings:
+                    findings[key] = (0, save(case, exc, out))
+                    print(f"  new finding after {tried} inputs: {key} -> {findings[key][1]}", flush=True)
+                count, path = findings[key]
+                findings[key] = (count + 1, path)
+            elapsed = time.monotonic() - started
+            if (args.count and tried >= args.count) or (args.seconds and elapsed >= args.seconds):
+                break
+            if tried % 10000 == 0:
+                print(f"  {tried} inputs, {elapsed:.0f} s", flush=True)
+    elapsed = time.monotonic() - started
+    print(f"inputs tried: {tried} in {elapsed:.0f} s ({tried / max(elapsed, 1e-9):.0f}/s)")
+    for name, count in sorted(tally.outcomes.items(), key=lambda item: -item[1]):
+        print(f"  {count:7}  {name}")
+    print("where our error is, for inputs both refuse:")
+    for name, count in sorted(tally.lines.items(), key=lambda item: -item[1]):
+        print(f"  {count:7}  {name}")
+    print(f"full upgrade of each input: {dict(sorted(crashes.items()))}")
+    differences = sum(count for key, (count, _) in findings.items() if key.startswith("C++ differs"))
+    print(f"undocumented differences from C++: {differences}")
+    print(f"crashes and failed proofs in the full upgrade: {sum(c for c, _ in findings.values()) - differences}")
+    for key, (count, path) in sorted(findings.items()):
+        print(f"  {count:6} x {key}\n           saved: {path}")
+    return 1 if findings else 0
+
+
+def differential_input(rng: random.Random, corpus: list[tuple[str, bytes]]) -> tuple[bytes, str, str]:
+    """Mostly a generated input; one in five a mutated corpus file (read as our reader tells its kind)."""
+    if not corpus or rng.random() < 0.8:
+        data, kind = generate(rng)
+        return data, kind, "generated"
+    name, seed = rng.choice(corpus)
+    _, other = rng.choice(corpus)
+    data = bytearray(seed)
+    kinds = [mutate(data, rng, other) for _ in range(rng.choice((1, 1, 2, 3)))]
+    kind = "net"
+    with contextlib.suppress(InputError, UnicodeDecodeError):
+        from upgrade_tool.pipeline import detect_kind
+        from upgrade_tool.schema import BVLC
+
+        kind = detect_kind(parse_tree(Source.from_bytes(bytes(data)).text), BVLC).value
+    return bytes(data), kind, f"{name} + {', '.join(kinds)}"
 
 
 # -- the two drivers ---------------------------------------------------------------------------------
@@ -398,12 +647,17 @@ def main() -> int:
     parser.add_argument(
         "--against-protobuf", action="store_true", help="also compare our reading with protobuf's text_format.Parse"
     )
+    parser.add_argument(
+        "--against-cpp", action="store_true", help="generated inputs, compared with C++ TextFormat (bench/oracle)"
+    )
     parser.add_argument("--atheris", action="store_true", help="coverage-guided, with atheris (text route only)")
     args = parser.parse_args()
     if not args.seconds and not args.count:
         args.seconds = 60
     if not args.corpus.is_dir():
         parser.error(f"no corpus at {args.corpus} (give --corpus DIR)")
+    if args.against_cpp:
+        return differential(args)
     return fuzz_with_atheris(args) if args.atheris else fuzz(args)
 
 

@@ -67,7 +67,14 @@ def string_as_printed(literal: str) -> str:
         pytest.param("123456789", "123456792", id="nearest float32 of 123456789"),
         pytest.param("16777217", "16777216", id="float32 loses the last bit"),
         pytest.param("0.0025", "0.0025", id="small decimal"),
-        pytest.param("1e-45", "1.4013e-45", id="smallest denormal"),
+        pytest.param("1e-45", "1.40129846e-45", id="smallest subnormal takes nine digits"),
+        pytest.param("3e-39", "3.00000065e-39", id="a subnormal takes nine digits though six read back"),
+        pytest.param("1.17549435e-38", "1.17549435e-38", id="smallest normal float"),
+        pytest.param("7e-46", "0", id="below half the smallest subnormal is zero"),
+        pytest.param("3.4028235677973366e+38", "3.40282347e+38", id="halfway to 2**128 is float max as in C++"),
+        pytest.param("-3.4028235677973366e+38", "-3.40282347e+38", id="and so is its negative"),
+        pytest.param("3.402823567797337e+38", "inf", id="past halfway to 2**128 is inf"),
+        pytest.param("99999999999999999999999", "1e+23", id="an integer past any 64-bit range"),
         pytest.param("3.4028235e38", "3.40282347e+38", id="largest float32"),
         pytest.param("1e40", "inf", id="too large for a float32 is inf"),
         pytest.param("nan", "nan", id="nan"),
@@ -106,7 +113,7 @@ def test_double(spelling: str, printed: str) -> None:
 
 # The C library's printf and strtof/strtod: what C++ protobuf's SimpleFtoa/SimpleDtoa call.
 _LIBC_NAME = ctypes.util.find_library("c")
-libc = ctypes.CDLL(_LIBC_NAME) if _LIBC_NAME else None
+libc = ctypes.CDLL(_LIBC_NAME, use_errno=True) if _LIBC_NAME else None
 needs_libc = pytest.mark.skipif(libc is None, reason="needs the C library (for printf as an oracle)")
 
 
@@ -118,11 +125,15 @@ def c_format(template: bytes, value: float) -> str:
 
 
 def c_reads_back(text: str, value: float, as_float32: bool) -> bool:
+    """protobuf's safe_strtof (a range error fails it) for floats; a plain strtod for doubles."""
     assert libc is not None
     reader = libc.strtof if as_float32 else libc.strtod
     reader.restype = ctypes.c_float if as_float32 else ctypes.c_double
     reader.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    ctypes.set_errno(0)
     parsed: float = reader(text.encode("ascii"), None)
+    if as_float32 and ctypes.get_errno() != 0:
+        return False
     return parsed == value
 
 
@@ -141,6 +152,30 @@ def simple_dtoa(value: float) -> str:
 def test_float_matches_c_printf(value: float) -> None:
     assert struct.unpack("<f", struct.pack("<f", value))[0] == value
     assert float_as_printed(repr(value)) == simple_ftoa(value)
+
+
+@needs_libc
+@given(st.integers(min_value=1, max_value=2**23 - 1), st.booleans())
+def test_subnormal_float_matches_c_printf(mantissa: int, negative: bool) -> None:
+    value = (-1 if negative else 1) * mantissa * 2.0**-149
+    assert float_as_printed(repr(value)) == simple_ftoa(value)
+
+
+@pytest.mark.parametrize(
+    ("spelled", "expected"),
+    [
+        pytest.param("0.1", 0.10000000149011612, id="a plain decimal"),
+        # 1 + 2**-24 is halfway between 1 and the next float32: as a double it is a tie
+        # (to even: 1), but a decimal a hair above it must round up, as strtof does.
+        pytest.param("1.000000059604644775390625", 1.0, id="an exact tie rounds to even"),
+        pytest.param("1.0000000596046447753906251", 1.0000001192092896, id="a hair above a tie rounds up"),
+        pytest.param("1.0000000596046447753906249", 1.0, id="a hair below a tie rounds down"),
+    ],
+)
+def test_reading_a_float32_rounds_once(spelled: str, expected: float) -> None:
+    from upgrade_tool.canonical import read_float32
+
+    assert read_float32(spelled) == expected
 
 
 @needs_libc

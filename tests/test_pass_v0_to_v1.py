@@ -517,6 +517,30 @@ PRESERVING = [
         'layers {\n  top: "t"\n}\n',
         id="an empty V0 block is removed",
     ),
+    # issue 9, item 12: Caffe reads these; they were refused at a place in bn-upgrade's own text, or exit 123.
+    pytest.param(
+        'layers { layer { name: "r" type: "relu" # in place\n} bottom: "a" top: "a" }\n',
+        'layers { name: "r"\n  type: RELU # in place\n  bottom: "a" top: "a" }\n',
+        id="a comment ending the block's last line does not swallow what follows the block",
+    ),
+    pytest.param(
+        'layers {\n  layer { name: "r" type: "relu" # in place\n  } }\n',
+        'layers {\n  name: "r"\n  type: RELU # in place\n  }\n',
+        id="nor the brace that closes the layer",
+    ),
+    pytest.param(
+        'layers {\n  layer {\n    name: "c"\n    type: "conv"\n    blobs [ { num: 1 }, # first\n'
+        '      { num: 2 } ]\n  }\n  bottom: "a"\n}\n',
+        'layers {\n  name: "c"\n  type: CONVOLUTION\n  blobs [ { num: 1 }, # first\n    { num: 2 } ]\n'
+        '  bottom: "a"\n}\n',
+        id="a list of blobs moves out of the block whole",
+    ),
+    pytest.param(
+        'layers { layer { name: "c" type: "conv" blobs: [{ num: 1 }, < num: 2 >] num_output: 2 } bottom: "a" }\n',
+        'layers { name: "c" type: CONVOLUTION blobs: [{ num: 1 }, < num: 2 >] convolution_param { num_output: 2 }'
+        ' bottom: "a" }\n',
+        id="and so does one on one line",
+    ),
 ]
 
 
@@ -605,3 +629,55 @@ def test_a_fork_v0_net_is_upgraded_with_its_fork_fields_or_refused_in_one_line(n
     kept = [text[item.node.start : item.node.stop] for item in doc.unknown]
     assert kept and all(piece in result.text for piece in kept)
     assert not upgrade_text(result.text).changed
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        pytest.param('layers { layer { name: "r" type: "relu" # in place\n} bottom: "a" top: "a" }\n', id="comment"),
+        pytest.param('layers {\n  layer { type: "relu" # in place\n  } bottom: "a"\n}\n', id="comment on its own"),
+        pytest.param('layers { layer { type: "conv" blobs [ { num: 1 }, { num: 2 } ] } bottom: "a" }\n', id="blobs"),
+    ],
+)
+def test_v0_forms_caffe_reads_are_upgraded_and_proven(src: str) -> None:
+    # issue 9, item 12: each was refused or exit 123; the whole pipeline now upgrades and proves them.
+    for output_format in ("preserve", "canonical"):
+        result = upgrade_text('input: "a"\n' + src, output_format=output_format)
+        assert result.changed
+        assert "layer {" in result.text and "V0" not in result.text
+
+
+def test_a_separator_after_the_block_goes_with_it() -> None:
+    # The fuzzer against C++ found it: the `;` ended up after the fork field moved out last,
+    # and the proof (fork text byte for byte) failed with exit 123.
+    src = 'input: "a"\nlayers { layer { type: "relu" fork { a: 1 } }; bottom: "a" }\n'
+    result = upgrade_text(src)
+    assert result.text == 'layer { type: "ReLU" fork { a: 1 } bottom: "a" }\n'  # and the bare input dropped
+    assert result.unknown_fields == ("fork",)
+
+
+def test_a_block_of_nothing_but_dropped_settings_is_removed() -> None:
+    # The C++ differential fuzzer found it: nothing left to write of the block (IndexError, exit 123).
+    src = 'layers {\n  layer {\n    new_num: 1\n  }\n  top: "a"\n}\n'
+    assert preserved(src) == 'layers {\n  top: "a"\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        pytest.param(
+            'layers {\n  layer {\n    type: "relu"\n    fork: 1;\n  }\n  top: "a"\n}\n',
+            'layer {\n  type: "ReLU"\n  fork: 1;\n  top: "a"\n}\n',
+            id="a fork field moves out with its separator",
+        ),
+        pytest.param(
+            'name: "n"\rlayers {\r\n  layer {\r\n    type: "relu"  # here\r\n    name: "r"\r\n  }\r\n'
+            '  top: "a"\r\n}\r\n',
+            'name: "n"\rlayer {\r\n  type: "ReLU" # here\r\n  name: "r"\r\n  top: "a"\r\n}\r\n',
+            id="a comment line ends in a line feed though the first line ends in a lone CR",
+        ),
+    ],
+)
+def test_what_the_cpp_fuzzer_found_in_v0_blocks(src: str, expected: str) -> None:
+    # Both failed the proof (exit 123): fork text changed, or a field moved into a comment.
+    assert upgrade_text(src).text == expected

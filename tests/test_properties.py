@@ -12,7 +12,8 @@ double quotes, CRLF line ends. For each net:
 - the preserving and canonical outputs are the same net;
 - stripping BatchNorm params changes nothing else;
 - a binary model of the same net upgrades to the same net;
-- our reader reads exactly what protobuf's own text parser reads.
+- our reader reads exactly what protobuf's own text parser reads;
+- bytes in comments, UTF-8 or not, are opaque: they come out as they went in.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from hypothesis import strategies as st
 
 from upgrade_tool import caffe_pb2, upgrade_text
 from upgrade_tool.binary import upgrade_binary
-from upgrade_tool.pipeline import parse_document
+from upgrade_tool.pipeline import parse_document, upgrade_source
 from upgrade_tool.settings import BnStyle, Settings
+from upgrade_tool.source import Source
 
 NetParameter = caffe_pb2.NetParameter
 PROPERTY = settings(
@@ -394,3 +396,19 @@ def test_comments_outside_removed_blocks_survive(text: str) -> None:
 
 PARAM_BLOCK = re.compile(r"(?<![A-Za-z0-9_])param\s*:?\s*[{<]")  # not batch_norm_param
 COMMENT = re.compile(r"# note \d+ \{ not a field: lr_mult: 0 \}")
+
+
+NOTE = re.compile(rb"# note \d+")
+
+
+@PROPERTY
+@given(net_texts(), st.binary(min_size=1, max_size=6).filter(lambda junk: not set(junk) & set(b"\n\r\x00")))
+def test_bytes_in_comments_are_opaque(text: str, junk: bytes) -> None:
+    # Any bytes in a comment (UTF-8 or not) change nothing but themselves: the upgrade of
+    # the spoilt text is the spoilt upgrade, byte for byte (issue 9, item 7).
+    def spoil(data: bytes) -> bytes:
+        return NOTE.sub(lambda match: match.group() + junk, data)
+
+    source = Source.from_bytes(spoil(text.encode("utf-8")))
+    result = upgrade_source(source, Settings())
+    assert source.encode(result.text) == spoil(upgrade_text(text).text.encode("utf-8"))

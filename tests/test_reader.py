@@ -89,7 +89,7 @@ def canonical(text: str) -> str:
             "layer { convolution_param { num_output: -1 } }",
             1,
             41,
-            "out of range for 'num_output'",
+            "'num_output' is unsigned: a '-' is not allowed",
             id="negative unsigned",
         ),
         pytest.param(
@@ -190,12 +190,55 @@ def test_utf8_bom_is_accepted() -> None:
     assert canonical(source.text) == 'name: "n"\nlayer {\n  type: "BatchNorm"\n}\n'
 
 
-def test_text_that_is_not_utf8_is_an_input_error_at_the_bad_byte() -> None:
+def read_bytes(data: bytes, **options: str) -> str:
+    """Upgrade bytes as the command does: decoded by `Source`, encoded back by it."""
+    source = Source.from_bytes(data)
+    try:
+        result = upgrade_text(source.text, **options)  # type: ignore[arg-type]
+    except InputError as exc:
+        exc.line, exc.column = source.position(exc.offset)
+        raise
+    return source.encode(result.text).decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b'name: "n"  # caf\xe9 (Latin-1)\n', id="a Latin-1 byte"),
+        pytest.param(b'# \xff\xfe\x80 and caf\xc3\xa9\nname: "n"\n', id="bytes that are never UTF-8 beside UTF-8"),
+        pytest.param(b'name: "n"\n# cut short \xe2\x82', id="a character cut off at the end of the file"),
+        pytest.param(b'name: "n"\r# \xe9 runs on, a lone CR ends no comment\r', id="a comment under lone CR line ends"),
+    ],
+)
+def test_a_byte_that_is_not_utf8_inside_a_comment_is_kept(data: bytes) -> None:
+    # Caffe reads a comment as bytes; so does bn-upgrade, and writes them back as they were.
+    assert read_bytes(data) == data.decode("latin-1")
+    assert read_bytes(data, output_format="canonical") == 'name: "n"\n'
+
+
+def test_a_comment_with_such_a_byte_is_kept_by_an_upgrade() -> None:
+    data = b'layer { # \xe9t\xe9\n  type: "BatchNorm"\n  param { lr_mult: 0 }  # gone \xff\n}\n'
+    assert read_bytes(data) == 'layer { # \xe9t\xe9\n  type: "BatchNorm"\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "column", "byte"),
+    [
+        pytest.param(b'name: "n"\n\xff\n', 2, 1, "0xff", id="between fields"),
+        pytest.param(b'name: "caf\xe9"\n', 1, 11, "0xe9", id="inside a string"),
+        pytest.param(b"name: 'a' '\xc0\xaf'\n", 1, 12, "0xc0", id="inside the second of two adjacent strings"),
+        pytest.param(b'layer {\n  name\xa0: "a"\n}\n', 2, 7, "0xa0", id="right after a field name"),
+        pytest.param(b'# \xe9\nname: "\xed\xa0\x80"\n', 2, 8, "0xed", id="an encoded surrogate after a good comment"),
+    ],
+)
+def test_a_byte_that_is_not_utf8_outside_a_comment_is_an_error_at_its_place(
+    data: bytes, line: int, column: int, byte: str
+) -> None:
     with pytest.raises(InputError) as caught:
-        Source.from_bytes(b'name: "n"\n# caf\xc3\xa9 \xff\n')
+        read_bytes(data)
     error = caught.value
-    assert "not valid UTF-8 (byte 0xff)" in error.message
-    assert (error.line, error.column) == (2, 8)
+    assert f"not valid UTF-8 (byte {byte})" in error.message
+    assert (error.line, error.column) == (line, column)
 
 
 @pytest.mark.parametrize(

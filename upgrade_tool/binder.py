@@ -3,7 +3,8 @@
 Values are read the way protobuf's C++ text parser (Caffe's) reads them: integers
 in decimal, octal or hex; floats with `inf`/`nan` and an `f` suffix; enums by name
 or number; adjacent strings concatenated with C escapes undone. Every error names
-the offset of the node it is about.
+the offset of the node it is about. bench/fuzz_reader.py --against-cpp checks
+all of it against protobuf's C++ TextFormat 3.21 itself.
 
 A field the schema does not know is an error when `strict`, and is otherwise
 skipped and returned in `Bound.unknown`, so fork dialects can still be read.
@@ -11,6 +12,7 @@ skipped and returned in `Bound.unknown`, so fork dialects can still be read.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from google.protobuf.message import Message
 
 from upgrade_tool.errors import InputError
 from upgrade_tool.reader import Field, Scalar, clip
+from upgrade_tool.source import out_of_memory
 
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -36,6 +39,9 @@ _INT_RANGES = {
     FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
 }
 _FLOAT_TYPES = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
+FLOAT_MAX = 3.4028234663852886e38
+# Halfway from float max to 2**128: C++ rounds this double down to float max; Python's float cast rounds it to inf.
+_FLOAT_HALFWAY = 2.0**128 - 2.0**103
 _INTEGER_DIGITS = 22  # the most any 64-bit value needs (in octal), leading zeros aside
 TOO_BIG = 1 << 64  # out of every integer range
 _FLOAT_WORDS = {"inf": float("inf"), "infinity": float("inf"), "nan": float("nan")}
@@ -44,7 +50,14 @@ _SIMPLE_ESCAPES = {
     "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11,
     "\\": 92, "?": 63, "'": 39, '"': 34,
 }  # fmt: skip
-_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.S)
+# `\U` takes eight hex digits up to 001fffff, as C++'s tokenizer checks them; `\u` a UTF-16 unit.
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U(00[01][0-9A-Fa-f]{5})|(.))", re.S)
+_TRAIL_SURROGATE = re.compile(r"\\u([dD][c-fC-F][0-9A-Fa-f]{2})")
+_ESCAPE_RULES = {
+    "x": "'\\x' must be followed by one or two hex digits",
+    "u": "'\\u' must be followed by four hex digits",
+    "U": "'\\U' must be followed by eight hex digits, at most 001fffff",
+}
 
 
 # A place in a message: (field name, index among that field's values) steps,
@@ -73,7 +86,7 @@ class Bound:
 
 
 def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True) -> Bound:
-    """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid.
+    """Fill `message` (empty) from `tree`; raise `InputError` on anything invalid (running out of memory too).
 
     Its errors are E002 (a field the schema does not know) or E003 (a value).
     """
@@ -83,6 +96,9 @@ def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True)
         if exc.code == "E001":  # the reader's default: here every error is about a value
             exc.code = "E003"
         raise
+    except MemoryError:
+        pass  # raised below, once the half-filled message is let go
+    raise out_of_memory(len(text))
 
 
 def _bind(tree: list[Field], message: Message, text: str, strict: bool) -> Bound:
@@ -127,6 +143,8 @@ def _bind_field(
             return None
         if node.children is None:
             raise InputError(f"{node.name!r} is a message: expected '{{' after it", node.name_end)
+        if node.in_list and not repeated:
+            raise InputError(f"{node.name!r} is not repeated: a list is not allowed", node.name_end)
         if repeated:
             values = getattr(target, node.name)
             child = values.add()
@@ -137,6 +155,8 @@ def _bind_field(
         return child, (node.name, 0)
     if node.values is None:
         raise InputError(f"{node.name!r} is not a message: expected ':' and a value", node.open)
+    if not node.colon:
+        raise InputError(f"expected ':' after {node.name!r} (only a message may go without one)", node.name_end)
     if not repeated:
         if text[node.end - 1] == "]":
             raise InputError(f"{node.name!r} is not repeated: a list is not allowed", node.name_end)
@@ -241,6 +261,8 @@ def _integer_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int:
         raise InputError(f"{field.name!r} takes an integer, found {clip(word)!r}", scalar.start)
     value = -number if scalar.negative else number
     low, high = _INT_RANGES[field.type]
+    if scalar.negative and low == 0:  # C++ wants no sign at all here, not even `-0`
+        raise InputError(f"{field.name!r} is unsigned: a '-' is not allowed", scalar.start)
     if not low <= value <= high:
         shown = clip(word) if number == TOO_BIG else str(value)
         raise InputError(f"{shown} is out of range for {field.name!r}", scalar.start)
@@ -258,6 +280,8 @@ def _float_value(field: FieldDescriptor, scalar: Scalar, word: str) -> float:
         value = float(word.rstrip("fF"))
     if math.isnan(value):
         return value  # NaN has no sign worth keeping: Caffe prints every NaN as `nan`
+    if value == _FLOAT_HALFWAY and field.type == FieldDescriptor.TYPE_FLOAT:
+        value = FLOAT_MAX
     return -value if scalar.negative else value
 
 
@@ -279,6 +303,10 @@ def _enum_value(field: FieldDescriptor, scalar: Scalar, word: str) -> int | None
     if number is None:
         raise InputError(f"{field.name!r} takes a value of enum {enum.full_name}", scalar.start)
     number = -number if scalar.negative else number
+    if not -(2**31) <= number < 2**31:  # an enum is an int32 (and upb's lookup would wrap a larger number)
+        raise InputError(
+            f"{clip(word) if number == TOO_BIG else number} is out of range for {field.name!r}", scalar.start
+        )
     return number if number in enum.values_by_number else None
 
 
@@ -295,7 +323,7 @@ def _string_value(field: FieldDescriptor, scalar: Scalar, text: str) -> str | by
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"{field.name!r}: string is not valid UTF-8 after unescaping", scalar.start) from None
+        raise InputError(f"{field.name!r}: string is not valid UTF-8 after unescaping", scalar.start, "E004") from None
 
 
 def unescape(body: str, offset: int) -> bytes:
@@ -305,6 +333,8 @@ def unescape(body: str, offset: int) -> bytes:
     out = bytearray()
     position = 0
     for match in _ESCAPE.finditer(body):
+        if match.start() < position:  # the trail surrogate of a pair, already taken
+            continue
         out += body[position : match.start()].encode("utf-8")
         position = match.end()
         octal, hex_, short, long_, other = match.groups()
@@ -313,13 +343,26 @@ def unescape(body: str, offset: int) -> bytes:
         elif hex_ is not None:
             out.append(int(hex_, 16))
         elif short is not None or long_ is not None:
-            out += chr(int(short or long_, 16)).encode("utf-8", "surrogatepass")
+            code = int(short or long_, 16)
+            trail = _TRAIL_SURROGATE.match(body, position) if 0xD800 <= code <= 0xDBFF else None
+            if trail is not None:  # a UTF-16 pair, as C++ joins it
+                code = 0x10000 + ((code - 0xD800) << 10) + int(trail[1], 16) - 0xDC00
+                position = trail.end()
+            out += _utf8(code)
         elif other in _SIMPLE_ESCAPES:
             out.append(_SIMPLE_ESCAPES[other])
         else:
-            raise InputError(f"invalid escape sequence '\\{other}' in string", offset + match.start())
+            rule = _ESCAPE_RULES.get(other, f"invalid escape sequence '\\{other}' in string")
+            raise InputError(rule, offset + match.start())
     out += body[position:].encode("utf-8")
     return bytes(out)
+
+
+def _utf8(code: int) -> bytes:
+    """A code point in UTF-8 as C++ writes it: a lone surrogate too, and past U+10FFFF the escape itself."""
+    if code > 0x10FFFF:
+        return f"\\U{code:08x}".encode("ascii")
+    return chr(code).encode("utf-8", "surrogatepass")
 
 
 def _check_required(message: Message, tree: list[Field]) -> None:
@@ -342,16 +385,61 @@ def parse_path(dotted: str) -> tuple[tuple[str, int], ...]:
 
 
 def locate(tree: list[Field], path: Path) -> Field | None:
-    """The node at a path of (field name, occurrence index) steps, if present."""
-    node: Field | None = None
-    fields: list[Field] | None = tree
-    for name, index in path:
-        matches = [child for child in fields or () if child.name == name]
-        if index >= len(matches):
-            return None
-        node = matches[index]
-        fields = node.children
-    return node
+    """The node at a path of (field name, index among that field's values) steps, if present."""
+    return Locator(tree).find(path)
+
+
+class Locator:
+    """Finds the node holding the value at a path, as the message counts values.
+
+    A step's index counts the values the message holds for that field: a message
+    node holds one, a scalar node as many as it lists (`bottom: ["a", "b"]` two,
+    `layer: []` none), and a node the message left out (in `skip`: kept as
+    unknown) none. Each list of fields is indexed by name on first use, so a
+    lookup costs the length of its path, not the size of the net.
+    """
+
+    def __init__(self, tree: list[Field], skip: frozenset[int] = frozenset()) -> None:
+        self._tree = tree
+        self._skip = skip  # ids of nodes the message does not hold
+        self._indexes: dict[int, dict[str, tuple[list[int], list[Field]]]] = {}
+
+    def find(self, path: Path) -> Field | None:
+        node: Field | None = None
+        fields: list[Field] | None = self._tree
+        for name, index in path:
+            if fields is None:
+                return None
+            firsts, nodes = self._index(fields).get(name, _NONE)
+            at = bisect.bisect_right(firsts, index) - 1
+            if at < 0 or index >= firsts[at] + _held(nodes[at]):
+                return None
+            node = nodes[at]
+            fields = node.children
+        return node
+
+    def _index(self, fields: list[Field]) -> dict[str, tuple[list[int], list[Field]]]:
+        """For each name: the index of the first value each node holds, and the nodes."""
+        index = self._indexes.get(id(fields))  # the tree outlives this locator, so ids are not reused
+        if index is None:
+            index = self._indexes[id(fields)] = {}
+            counts: dict[str, int] = {}
+            for node in fields:
+                held = 0 if id(node) in self._skip else _held(node)
+                if held:
+                    firsts, nodes = index.setdefault(node.name, ([], []))
+                    firsts.append(counts.get(node.name, 0))
+                    nodes.append(node)
+                    counts[node.name] = firsts[-1] + held
+        return index
+
+
+_NONE: tuple[list[int], list[Field]] = ([], [])
+
+
+def _held(node: Field) -> int:
+    """How many values of its field a node gives the message."""
+    return 1 if node.children is not None else len(node.values or ())
 
 
 def parse_integer(word: str) -> int | None:

@@ -3,18 +3,22 @@
 Two-space indent, every message expanded, set fields in field-number order,
 enums by name, strings C-escaped with bytes outside printable ASCII in octal,
 floats in the shorter of %.6g / %.9g that reads back as the same float32
-(doubles: %.15g / %.17g), and a newline after every field.
+(doubles: %.15g / %.17g), and a newline after every field. A subnormal float
+always takes %.9g: C++ reads %.6g back with `strtof`, which reports every
+subnormal result as a range error.
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from fractions import Fraction
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 _ESCAPES = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord('"'): '\\"', ord("'"): "\\'", ord("\\"): "\\\\"}
+_FLOAT_MIN_NORMAL = 2.0**-126
 _BYTE_TEXT = [_ESCAPES.get(b, chr(b) if 0x20 <= b < 0x7F else f"\\{b:03o}") for b in range(256)]
 
 
@@ -84,7 +88,38 @@ def format_float(value: float) -> str:
     if special is not None:
         return special
     short = f"{value:.6g}"
-    return short if _as_float32(float(short)) == value else f"{value:.9g}"
+    if (value == 0 or abs(value) >= _FLOAT_MIN_NORMAL) and read_float32(short) == value:
+        return short
+    return f"{value:.9g}"
+
+
+def read_float32(spelled: str) -> float:
+    """The float32 nearest the decimal `spelled`, rounded once, as C's `strtof` rounds it.
+
+    Rounding to a double first can only go wrong when the double lands exactly
+    halfway between two float32 values; then the decimal itself decides.
+    """
+    double = float(spelled)
+    single = _as_float32(double)
+    if single == double or math.isinf(single):
+        return single
+    other = _float32_step(single, double > single)
+    if (single + other) / 2 != double:
+        return single
+    exact = Fraction(spelled)
+    if exact == double:
+        return single  # a true tie: to even, as the cast did
+    return max(single, other) if exact > double else min(single, other)
+
+
+def _float32_step(value: float, up: bool) -> float:
+    """The next float32 above (or below) `value`."""
+    bits: int = struct.unpack("<i", struct.pack("<f", value))[0]
+    bits += 1 if (up == (value >= 0)) else -1
+    if value == 0:
+        bits = 1 if up else -(2**31) + 1
+    result: float = struct.unpack("<f", struct.pack("<i", bits))[0]
+    return result
 
 
 def format_double(value: float) -> str:

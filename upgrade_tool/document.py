@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 from google.protobuf.message import Message
 
-from upgrade_tool.binder import Path, Unknown, locate
+from upgrade_tool.binder import Locator, Path, Unknown
 from upgrade_tool.reader import Field
 
 
@@ -22,7 +23,12 @@ EMBEDDED_NETS = ("net_param", "train_net_param", "test_net_param")
 
 @dataclass(frozen=True)
 class Document:
-    """`tree` is None for a binary input: there is no text to edit."""
+    """`tree` is None for a binary input: there is no text to edit.
+
+    Looking up a node or the unknown nodes inside a value takes time for the
+    path, not for the net: both are indexed on first use (a net of 100,000
+    layers is looked up once per layer).
+    """
 
     text: str
     tree: list[Field] | None
@@ -31,11 +37,26 @@ class Document:
 
     def node(self, path: Path) -> Field | None:
         """The syntax node of the value at `path` in the message."""
-        return locate(self.tree, path) if self.tree is not None else None
+        return self._locator.find(path) if self._locator is not None else None
 
     def unknown_within(self, path: Path) -> list[Unknown]:
-        """Unknown nodes anywhere inside the value at `path`."""
-        return [item for item in self.unknown if item.owner[: len(path)] == path]
+        """Unknown nodes anywhere inside the value at `path`, in document order."""
+        return list(self._unknown_by_owner.get(path, ()))
+
+    @cached_property
+    def _locator(self) -> Locator | None:
+        if self.tree is None:
+            return None
+        return Locator(self.tree, frozenset(id(item.node) for item in self.unknown))
+
+    @cached_property
+    def _unknown_by_owner(self) -> dict[Path, list[Unknown]]:
+        """Each unknown node under every path that leads to it."""
+        index: dict[Path, list[Unknown]] = {}
+        for item in self.unknown:
+            for depth in range(len(item.owner) + 1):
+                index.setdefault(item.owner[:depth], []).append(item)
+        return index
 
     def unknown_texts(self) -> list[str]:
         return [self.text[item.node.start : item.node.stop] for item in self.unknown]

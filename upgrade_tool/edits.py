@@ -3,6 +3,10 @@
 Every edit carries the text it expects to replace; `apply_edits` checks it and
 works from the end of the text backwards, so offsets stay valid and everything
 no edit touches comes out byte for byte as it went in.
+
+Lines end in LF, CRLF or a lone CR (old Mac files), and the layout rules know
+all three. A `#` comment, though, runs to the next LF as Caffe's parser reads
+it: under lone-CR line ends it runs to the end of the file.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from upgrade_tool.errors import SelfCheckError
 from upgrade_tool.reader import Field
 
 _BLANK = re.compile(r"[ \t]*")
-_REST_OF_LINE = re.compile(r"[ \t]*(?:#[^\r\n]*)?(?:\r?\n|\Z)")
+_REST_OF_LINE = re.compile(r"[ \t]*(?:#[^\n]*(?:\n|\Z)|\r\n|\r|\n|\Z)")  # blanks, a comment, the line end
 _SPACE_BETWEEN = re.compile(r"[ \t\r\n]*")
 
 
@@ -45,9 +49,21 @@ def apply_edits(text: str, edits: Iterable[Edit]) -> str:
 
 
 def newline_of(text: str) -> str:
-    """The file's own line ending: CRLF if its first line ends so, else LF."""
+    """The file's own line ending: CRLF if its first LF follows a CR, else LF; a lone CR if it has no LF at all.
+
+    (A file that mixes lone CRs with LFs gets LF or CRLF: a comment ends only at an LF.)
+    """
     first = text.find("\n")
+    if first < 0:
+        return "\r" if "\r" in text else "\n"
     return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+
+
+def start_of_line(text: str, offset: int) -> int:
+    """Offset of the start of the line holding `offset` (after an LF, CRLF or lone CR)."""
+    start = text.rfind("\n", 0, offset) + 1
+    cr = text.rfind("\r", start, offset)  # only within this LF line: no scan of a whole LF file
+    return cr + 1 if cr >= 0 else start
 
 
 def delete_nodes(text: str, nodes: Sequence[Field], *, keep_comments: bool = False) -> list[Edit]:
@@ -69,7 +85,11 @@ def delete_nodes(text: str, nodes: Sequence[Field], *, keep_comments: bool = Fal
 def trailing_comment(text: str, node: Field) -> str | None:
     """The `# ...` comment ending the line `node` ends on, if nothing else comes between."""
     at = _comment_after(text, node.stop)
-    return None if at is None else text[at : _line_end(text, at)]
+    if at is None:
+        return None
+    end = text.find("\n", at)  # a comment runs to the LF (a lone CR does not end it)
+    end = len(text) if end < 0 else end
+    return text[at : end - 1 if text[end - 1] == "\r" else end]
 
 
 def _comment_after(text: str, stop: int) -> int | None:
@@ -82,7 +102,7 @@ def _comment_after(text: str, stop: int) -> int | None:
 
 def _cut_before(text: str, start: int, comment: int) -> Edit:
     """Cut a run up to the comment that follows it on its line, keeping the comment."""
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = start_of_line(text, start)
     if _BLANK.match(text, line_start, start).end() == start:  # type: ignore[union-attr]
         return replace(text, start, comment, "")
     while text[start - 1] in " \t":
@@ -106,7 +126,7 @@ def _only_space(text: str, start: int, end: int) -> bool:
 
 
 def _delete_run(text: str, start: int, stop: int) -> Edit:
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = start_of_line(text, start)
     starts_line = _BLANK.match(text, line_start, start).end() == start  # type: ignore[union-attr]
     rest = _REST_OF_LINE.match(text, stop)
     if starts_line and rest is not None:
@@ -121,22 +141,23 @@ def _delete_run(text: str, start: int, stop: int) -> Edit:
 
 def insert_after(text: str, node: Field, field_text: str) -> Edit:
     """Add `field_text` after `node`: on a line of its own, indented like the
-    node, if the node has a line of its own; otherwise right after it."""
-    line_start = text.rfind("\n", 0, node.start) + 1
+    node, if the node has a line of its own; otherwise right after it (and before a
+    comment that, under lone-CR line ends, runs to the end of the file)."""
+    line_start = start_of_line(text, node.start)
     indent = text[line_start : node.start]
     rest = _REST_OF_LINE.match(text, node.stop)
-    if indent.strip(" \t") or rest is None:
+    newline = newline_of(text)
+    if indent.strip(" \t") or rest is None or (newline == "\r" and "#" in rest.group()):
         return Edit(node.stop, node.stop, "", " " + field_text)
-    line_end = _line_end(text, node.stop)
-    return Edit(line_end, line_end, "", newline_of(text) + indent + field_text)
+    line_end = _before_line_end(text, rest.end())
+    return Edit(line_end, line_end, "", newline + indent + field_text)
 
 
-def _line_end(text: str, position: int) -> int:
-    """Offset of the end of the line holding `position`, before its CR/LF."""
-    end = text.find("\n", position)
-    if end < 0:
-        return len(text)
-    return end - 1 if end > 0 and text[end - 1] == "\r" else end
+def _before_line_end(text: str, end: int) -> int:
+    """Where the line ending at `end` (past its LF, CRLF or lone CR, or at the end of the text) stops."""
+    if text.endswith("\r\n", 0, end):
+        return end - 2
+    return end - 1 if end > 0 and text[end - 1] in "\r\n" else end
 
 
 def map_back(offset: int, edits: Iterable[Edit]) -> int:
@@ -157,7 +178,7 @@ def map_back(offset: int, edits: Iterable[Edit]) -> int:
 
 def line_indent(text: str, offset: int) -> str | None:
     """The indentation before `offset` if only blanks precede it on its line, else None."""
-    line_start = text.rfind("\n", 0, offset) + 1
+    line_start = start_of_line(text, offset)
     before = text[line_start:offset]
     return before if not before.strip(" \t") else None
 

@@ -97,4 +97,12 @@ CODES = (
         "is left as it is; name the fork's schema with `--dialect` or `--proto` so those fields are known.",
         "",
     ),
+    _error(
+        "E008",
+        "too-big",
+        "an input too big for the memory there is",
+        "Reading a text net takes memory in proportion to its size (see the README's 'Memory' section). An input "
+        "that would not fit is refused before it is read, with the figures, instead of the process being killed.",
+        "",
+    ),
 )

@@ -9,6 +9,10 @@ Tokens follow protobuf's C++ tokenizer, which is what Caffe reads with: `#` comm
 identifiers, decimal/octal/hex integers, floats with an optional `f` suffix, single-
 or double-quoted strings (adjacent strings concatenate), and the symbols `{}<>[]:;,-`.
 The parser keeps its own stack, so nesting depth is bounded by memory, not recursion.
+
+A byte that is not UTF-8 reaches the reader as a lone surrogate (`Source` decodes
+with `surrogateescape`): it is kept inside a comment, as Caffe keeps it, and is an
+error anywhere else, strings included (a protobuf string field must be UTF-8 in Python).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
+from upgrade_tool.source import out_of_memory
 
 _TOKEN = re.compile(
     r"""
@@ -36,6 +41,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+_NOT_UTF8 = re.compile("[\ud800-\udfff]")  # a byte that is not UTF-8, as `surrogateescape` decodes it
 _KIND = ("", "i", "n", "s")  # token kinds by group: identifier, number, string
 _KIND_NAMES = {"i": "ident", "n": "number", "s": "string"}
 _CLOSER = {"{": "}", "<": ">"}
@@ -67,10 +73,11 @@ class Field:
     (past the closing delimiter for messages); `stop` also covers a trailing `,`
     or `;`. For a message, `children` holds its fields and `open`/`close` the
     offsets of its delimiters; for a scalar, `values` holds one `Scalar`, or
-    several when written as a list `[a, b]`.
+    several (or none) when written as a list `[a, b]`. `colon` says whether a `:`
+    followed the name (a scalar needs one, a message does not).
     """
 
-    __slots__ = ("name", "start", "name_end", "end", "stop", "children", "values", "open", "close", "in_list")
+    __slots__ = ("name", "start", "name_end", "end", "stop", "children", "values", "open", "close", "in_list", "colon")
 
     def __init__(self, name: str, start: int, name_end: int) -> None:
         self.name = name
@@ -83,6 +90,7 @@ class Field:
         self.open = -1
         self.close = -1
         self.in_list = False
+        self.colon = False
 
     def __repr__(self) -> str:
         return f"Field({self.name!r}, {self.start}..{self.end})"
@@ -91,18 +99,22 @@ class Field:
 def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
     """Tokens as parallel lists: kind ("i", "n", "s" or the symbol itself), start, end.
 
-    A last token of kind "" marks the end of the text.
+    A last token of kind "" marks the end of the text. (Lists, not arrays: the
+    parser's fields share these int objects, and an array would make new ones.)
     """
     kinds: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     add_kind, add_start, add_end = kinds.append, starts.append, ends.append
+    not_utf8 = _NOT_UTF8.search(text) is not None
     for match in _TOKEN.finditer(text):
         group = match.lastindex or 0
         start, end = match.span(group)
         if group == 4:
             add_kind(text[start])
         elif group is not None and group < 4:
+            if not_utf8 and group == 3:
+                _refuse_bytes_in_string(text, start, end)
             add_kind(_KIND[group])
         elif group == 5:
             raise InputError(f"invalid number {clip(text[start:end])!r}", start)
@@ -123,6 +135,18 @@ def clip(word: str, limit: int = 40) -> str:
     return word if len(word) <= limit else f"{word[:limit]}... ({len(word)} characters)"
 
 
+def _refuse_bytes_in_string(text: str, start: int, end: int) -> None:
+    bad = _NOT_UTF8.search(text, start, end)
+    if bad is not None:
+        raise InputError(_not_utf8_message(text[bad.start()]), bad.start(), "E004")
+
+
+def _not_utf8_message(char: str) -> str:
+    code = ord(char)
+    what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"character U+{code:04X}"
+    return f"not valid UTF-8 ({what}); is this a binary file?"
+
+
 def _bad_character(text: str, start: int) -> InputError:
     if text[start] in "\"'":  # a string that does not end: at a NUL byte, or at the end of its line
         line_end = text.find("\n", start)
@@ -133,6 +157,8 @@ def _bad_character(text: str, start: int) -> InputError:
 
 
 def _bad_character_message(ch: str) -> str:
+    if _NOT_UTF8.match(ch):
+        return _not_utf8_message(ch)
     if ch in "\"'":
         return "unterminated string (strings cannot span lines)"
     if ch == "\x00":
@@ -156,8 +182,18 @@ def parse_tree(text: str) -> list[Field]:
 
     One loop over the tokens with its own stack of open messages: fast, and
     nesting depth is bounded by memory, not by Python's recursion limit.
+    Running out of memory is an `InputError` about the whole input.
     """
+    try:
+        return _parse_tree(text)
+    except MemoryError:
+        pass  # raised below, once the half-built tree is let go
+    raise out_of_memory(len(text))
+
+
+def _parse_tree(text: str) -> list[Field]:
     kinds, starts, ends = tokenize(text)
+    names: dict[str, str] = {}  # one string per field name, however many fields it names
     root: list[Field] = []
     # Each open message: its Field (None for the top level), its closing symbol, its fields.
     stack: list[tuple[Field | None, str, list[Field]]] = []
@@ -169,11 +205,13 @@ def parse_tree(text: str) -> list[Field]:
         kind = kinds[i]
         if kind == "i":
             start, name_end = starts[i], ends[i]
-            field = Field(text[start:name_end], start, name_end)
+            name = text[start:name_end]
+            field = Field(names.setdefault(name, name), start, name_end)
             children.append(field)
             i += 1
             colon = kinds[i] == ":"
             if colon:
+                field.colon = True
                 i += 1
             kind = kinds[i]
             if kind == "{" or kind == "<" or (kind == "[" and kinds[i + 1] in _CLOSER):

@@ -1,8 +1,17 @@
-"""Bytes in, text out: decoding a file and mapping offsets back to lines and columns."""
+"""Bytes in, text out: decoding a file and mapping offsets back to lines and columns.
+
+Caffe's parser reads bytes: a comment may hold anything but NUL and a newline,
+a Latin-1 `é` included. So the text is UTF-8 decoded with Python's
+`surrogateescape` handler: each byte that is not part of valid UTF-8 becomes
+one lone surrogate (U+DC80..U+DCFF), which the reader refuses anywhere but in
+a comment, and which `encode` turns back into the same byte. Comments come out
+byte for byte; everything else is valid UTF-8.
+"""
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
 from typing import NamedTuple
 
@@ -28,25 +37,92 @@ class Source:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Source:
-        """Decode UTF-8 strictly; a leading BOM is accepted and remembered."""
+        """Decode UTF-8, a byte that is not UTF-8 as a lone surrogate; a leading BOM is accepted and remembered.
+
+        A big input that cannot be upgraded in the memory that is free is refused here,
+        before it is read (`check_memory`).
+        """
         bom = data.startswith(UTF8_BOM)
         body = data[len(UTF8_BOM) :] if bom else data
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            good = cls(body[: exc.start].decode("utf-8"))
-            error = InputError(f"not valid UTF-8 (byte 0x{body[exc.start]:02x}); is this a binary file?")
-            error.line, error.column = good.position(len(good.text))
-            raise error from None
+            text: str | None = _decode(body)
+        except MemoryError:
+            text = None  # raised below, once the handler has let go of what ran out of memory
+        if text is None:
+            raise out_of_memory(len(data))
+        check_memory(text)
         return cls(text, bom)
 
     def encode(self, text: str) -> bytes:
-        """Encode text for writing back, keeping the BOM the input had."""
-        data = text.encode("utf-8")
+        """Encode text for writing back, keeping the BOM the input had and the bytes of its comments."""
+        data = text.encode("utf-8", "surrogateescape")
         return UTF8_BOM + data if self.bom else data
 
     def position(self, offset: int) -> Position:
+        if offset == 0:
+            return Position(1, 1)
         if self._line_starts is None:  # built on first use: most files never need it
             self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
         line = bisect.bisect_right(self._line_starts, offset)
         return Position(line, offset - self._line_starts[line - 1] + 1)
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:  # the reader says where such a byte is, unless it is in a comment
+        return body.decode("utf-8", "surrogateescape")
+
+
+# Peak memory of an upgrade in place: about 1,100 bytes a field (two syntax trees and
+# the messages, bench/scaling.py: 36 bytes per byte of a real 64 MB net, 80 of a net of
+# tiny layers) and the texts. Past what is free, protobuf's C code crashes rather than
+# raising MemoryError, so a big input is checked against free memory before it is read.
+BYTES_PER_FIELD = 1200
+BYTES_PER_CHARACTER = 4
+CHECKED_FROM = 16_000_000  # characters; below this, no input needs much memory
+
+
+def out_of_memory(size: int, needed: int = 0, free: int = 0) -> InputError:
+    """The one-line error for an input too big for the memory there is (about the whole input: offset 0)."""
+    what = f"not enough memory to read this input ({size / 1e6:.1f} MB of text)"
+    if needed:
+        what = f"not enough memory: this input ({size / 1e6:.1f} MB) needs about {needed / 1e6:.0f} MB, "
+        what += f"{free / 1e6:.0f} MB is free"
+    return InputError(what + "; see README, 'Memory'", 0, "E008")
+
+
+def memory_needed(text: str) -> int:
+    """About the most memory upgrading `text` in place takes (fields counted by their `:` and braces)."""
+    fields = text.count(":") + text.count("{") + text.count("<")
+    return BYTES_PER_FIELD * fields + BYTES_PER_CHARACTER * len(text)
+
+
+def check_memory(text: str) -> None:
+    """Refuse a big text that cannot be upgraded in the memory that is free."""
+    if len(text) < CHECKED_FROM:
+        return
+    needed = memory_needed(text)
+    free = free_memory()
+    if free is not None and needed > free:
+        raise out_of_memory(len(text), needed, free)
+
+
+def free_memory() -> int | None:
+    """Bytes this process can still get: free RAM, within an address-space limit if one is set."""
+    free: int | None = None
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return free
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        with contextlib.suppress(OSError, ValueError):
+            with open("/proc/self/status", encoding="ascii") as status:
+                used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+            free = limit - used if free is None else min(free, limit - used)
+    return free

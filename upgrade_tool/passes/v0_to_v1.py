@@ -49,10 +49,10 @@ from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import NetParameter, V0LayerParameter, V1LayerParameter
 from upgrade_tool.codes import Code, Fix, Level
 from upgrade_tool.document import Document, children_named
-from upgrade_tool.edits import Edit, delete_nodes, newline_of, replace
+from upgrade_tool.edits import Edit, delete_nodes, newline_of, replace, start_of_line
 from upgrade_tool.errors import InputError
 from upgrade_tool.passes import Finding, PassResult, UpgradePass
-from upgrade_tool.reader import Field, Scalar
+from upgrade_tool.reader import Field, Scalar, tokenize
 from upgrade_tool.settings import Settings
 
 # V0 type string -> V1 LayerType enum name (a V0 net has nothing else).
@@ -439,7 +439,7 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
     for child, item in _items(text, block):
         if id(child) in unknown:
             _refuse_v1_name(doc, child)
-            group, item.text = "", text[child.start : child.end]
+            group, item.text = "", text[child.start : child.stop]  # its separator too: fork text byte for byte
         else:
             group, item.text = _rewrite(doc, child, v0_type, folds, (inner, indent))
         groups.setdefault(group, []).append(item)
@@ -448,21 +448,42 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
         assert pad_home is not None
         groups.setdefault(pad_home.param, []).insert(0, _Item("pad" + _pad_text(doc, folds[0])))
     tail = _tail_comments(text, block)
-    if not any(groups.values()) and not tail:
-        return delete_nodes(text, [block])
-    if "\n" not in text[block.start : block.end]:
-        return [replace(text, block.start, block.end, _inline(groups))]
+    if not tail and not any(item.text or item.before or item.after for items in groups.values() for item in items):
+        return delete_nodes(text, [block])  # nothing of it is written: dropped settings at most
+    # A `;` or `,` after the block goes with it: it would end the last field moved out instead.
+    if not any(end in text[block.start : block.end] for end in "\r\n"):
+        return [replace(text, block.start, block.stop, _inline(groups))]
     lines = _lines(groups, indent, inner) + [indent + comment for comment in tail]
-    body = newline_of(text).join(lines)
-    return [replace(text, block.start, block.end, body[len(indent) :])]
+    newline = newline_of(text)
+    body = newline.join(lines)
+    end = block.stop
+    line_end = text.find("\n", end)
+    if _ends_in_comment(lines[-1]) and text[end : len(text) if line_end < 0 else line_end].strip(" \t\r"):
+        # What followed the block on its closing line must not end up inside that comment.
+        body += newline + indent
+        while end < len(text) and text[end] in " \t":
+            end += 1
+    return [replace(text, block.start, end, body[len(indent) :])]
+
+
+def _ends_in_comment(line: str) -> bool:
+    """Whether a line written from the input's own fields and comments ends in a `#` comment."""
+    ends = tokenize(line)[2]
+    return "#" in line[ends[-2] if len(ends) > 1 else 0 :]
 
 
 def _items(text: str, block: Field) -> Iterator[tuple[Field, _Item]]:
-    """The block's fields in order, each with the comments around it."""
+    """The block's fields in order, each with the comments around it.
+
+    A list of messages, `blobs [ {...}, {...} ]`, is one item: its last element's
+    node, which spans the whole list from the name to the `]`.
+    """
     children = block.children or []
     previous_end = block.open + 1
     pending: _Item | None = None
-    for child in children:
+    for at, child in enumerate(children):
+        if child.in_list and at + 1 < len(children) and children[at + 1].start == child.start:
+            continue
         trailing, leading = _split_gap(text, previous_end, child.start, pending is not None)
         if pending is not None:
             pending.after = trailing
@@ -548,12 +569,11 @@ def _outdent(text: str, child: Field, keep: bool, inner: str, outer: str) -> str
 
 def _indents(text: str, block: Field) -> tuple[str, str]:
     """The indentation for fields of the V1 layer, and for fields inside its param blocks."""
-    line_start = text.rfind("\n", 0, block.start) + 1
-    before = text[line_start : block.start]
+    before = text[start_of_line(text, block.start) : block.start]
     outer = before if not before.strip(" \t") else _leading_space(before) + "  "
     inner = outer + "  "
     for child in block.children or ():
-        child_line = text.rfind("\n", 0, child.start) + 1
+        child_line = start_of_line(text, child.start)
         if not text[child_line : child.start].strip(" \t"):
             inner = text[child_line : child.start]
             break
