@@ -38,7 +38,7 @@ from upgrade_tool.files import (
 )
 from upgrade_tool.pipeline import Result, upgrade_source
 from upgrade_tool.settings import OutputFormat, Settings
-from upgrade_tool.source import Source
+from upgrade_tool.source import Source, out_of_memory
 from upgrade_tool.walk import Target
 
 STDIN = "-"
@@ -245,6 +245,9 @@ def _process(target: Target, job: Job) -> FileReport:
         failed = FileReport(path, Status.FAILED, error=error, bytes_before=_size(snapshot))
     except SelfCheckError as exc:
         failed = FileReport(path, Status.INTERNAL, error=_bug_message(path, f"self-check failed: {exc}"))
+    except MemoryError:  # in a pass or the proof: the input is too big for this machine, not a bug
+        message = out_of_memory(_size(snapshot)).message
+        failed = FileReport(path, Status.FAILED, error=f"{path}: {message}", bytes_before=_size(snapshot))
     except Exception as exc:  # noqa: BLE001 - a bug must not become a traceback or a half-done batch
         failed = FileReport(path, Status.INTERNAL, error=_bug_message(path, f"{type(exc).__name__}: {exc}"))
     return _copy_failed(failed, target, snapshot, job)

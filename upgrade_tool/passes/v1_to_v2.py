@@ -233,11 +233,13 @@ def _no_place_for(unknown: list[Unknown], where: Path, target: Descriptor, *, bi
     """Unknown fields of a V1 layer that would not carry over as they are.
 
     Those the current layer knows by name (renaming the block would suddenly
-    give them a meaning); and, in a binary model, every one: it is known there
-    only by its number, which means nothing in the current layer message.
+    give them a meaning), per-blob fields (their value would have to move into a
+    param block); and, in a binary model, every one: it is known there only by
+    its number, which means nothing in the current layer message.
     """
     names = [u.node.name for u in unknown if u.owner == where and u.node.name != "type"]
-    return [name for name in names if binary or name in target.fields_by_name]
+    # a per-blob field with a value the schema does not know cannot become part of a param block
+    return [name for name in names if binary or name in target.fields_by_name or name in PER_BLOB]
 
 
 def _text_edits(doc: Document, plans: list[LayerPlan]) -> list[Edit]:
