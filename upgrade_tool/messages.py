@@ -13,7 +13,9 @@ def copy_by_name(source: Message, target: Message, skip: frozenset[str] = frozen
     Within one schema this is a plain copy. Between two (a fork's V1 layer into
     another dialect's current layer) a field fits when `target` has a field of
     that name with the same type and label, an enum value when its name exists
-    there, and a message when all of its fields fit, recursively. What does not
+    there, and a message when all of its fields fit, recursively; a scalar also
+    fits a repeated field of the same type, and a repeated one holding one value
+    a singular field (the text reads the same either way). What does not
     fit is named (`interp_param.zoom_factor`) and not copied.
     """
     misfits: list[str] = []
@@ -23,10 +25,10 @@ def copy_by_name(source: Message, target: Message, skip: frozenset[str] = frozen
             continue
         name = f"{where}{field.name}"
         other = fields.get(field.name)
-        if other is None or other.type != field.type or other.is_repeated != field.is_repeated:
+        values = list(value) if field.is_repeated else [value]
+        if other is None or other.type != field.type or not _labels_fit(field, other, len(values)):
             misfits.append(name)
             continue
-        values = list(value) if field.is_repeated else [value]
         if field.type == field.TYPE_MESSAGE:
             for index, item in enumerate(values):
                 into = getattr(target, field.name).add() if field.is_repeated else getattr(target, field.name)
@@ -40,15 +42,22 @@ def copy_by_name(source: Message, target: Message, skip: frozenset[str] = frozen
             mapped = [_enum_number(field, other, number) for number in values]
             if None in mapped:
                 misfits.append(name)
-            elif field.is_repeated:
+            elif other.is_repeated:
                 getattr(target, field.name).extend(mapped)
             else:
                 setattr(target, field.name, mapped[0])
-        elif field.is_repeated:
+        elif other.is_repeated:
             getattr(target, field.name).extend(values)
         else:
-            setattr(target, field.name, value)
+            setattr(target, field.name, values[0])
     return misfits
+
+
+def _labels_fit(field: Any, other: Any, count: int) -> bool:
+    """Same label; or, for a scalar, one value either way (`kernel_size: 3` reads the same as either)."""
+    if field.is_repeated == other.is_repeated:
+        return True
+    return field.type != field.TYPE_MESSAGE and (other.is_repeated or count == 1)
 
 
 def _enum_number(field: Any, other: Any, number: int) -> int | None:

@@ -182,6 +182,9 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
     net = _net(doc)
     if not needs_upgrade(net):
         return PassResult(net)
+    homeless = _without_home_here(net)
+    if homeless:  # an older fork's V1 layer lacks where these settings go: converting would lose them
+        return PassResult(net, findings=tuple(homeless))
     folds = find_folds(doc)
     result = type(net)()
     result.CopyFrom(net)
@@ -337,6 +340,31 @@ def _move(
     if target_field.enum_type is not None and setting.enum_type is not None:
         values = [_same_enum_name(setting, target_field, number) for number in values]
     _store(target, target_field, values)
+
+
+def _without_home_here(net: NetParameter) -> list[Finding]:
+    """V0 settings whose V1 home this schema's V1 layer lacks (a fork from before TransformationParameter)."""
+    layer_type = net.DESCRIPTOR.fields_by_name["layers"].message_type
+    assert layer_type is not None
+    findings = []
+    for index, connection in enumerate(net.layers):
+        for setting, _ in connection.layer.ListFields() if connection.HasField("layer") else ():
+            found = home(setting.name, connection.layer.type)
+            if found is not None and not _has_home(layer_type, found.param, found.name):
+                where = (("layers", index), ("layer", 0), (setting.name, 0))
+                what = f"V0 setting {setting.name!r} has no home in this schema's V1 layer; left the net unchanged"
+                findings.append(Finding("V0001", what, where, needs_human=True))
+    return findings
+
+
+def _has_home(layer: Any, param: str, name: str) -> bool:
+    """Whether the schema's V1 layer has the field (a fork's older schema may lack transform_param, say)."""
+    fields = layer.fields_by_name
+    if not param:
+        return name in fields
+    holder = fields.get(param)
+    kind = holder.message_type if holder is not None else None
+    return kind is not None and (name == "" or name in kind.fields_by_name)
 
 
 def _same_enum_name(source: FieldDescriptor, target: FieldDescriptor, number: int) -> int:

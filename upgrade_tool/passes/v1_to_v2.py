@@ -87,7 +87,8 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
     result = cast(NetParameter, out.net() if out is not None else type(net)())
     findings: list[Finding] = []
     table = source.v1_types()
-    plans = [_plan_layer(doc, i, layer, result, table, settings, findings) for i, layer in enumerate(v1_layers)]
+    into = _target_name(settings, out)
+    plans = [_plan_layer(doc, i, layer, result, table, settings, into, findings) for i, layer in enumerate(v1_layers)]
     if out is None:  # the same schema: a copy keeps even what it does not know (a binary model's fork fields)
         result.CopyFrom(net)
         result.ClearField("layers")
@@ -140,8 +141,9 @@ def convert_layer(v1: Message, layer: Message, new_type: str | None) -> list[str
     if new_type is not None:
         layer.type = new_type  # type: ignore[attr-defined]
     params = layer.param  # type: ignore[attr-defined]
+    known = v1.DESCRIPTOR.fields_by_name
     for v1_name, spec_name in PER_BLOB.items():
-        for blob, value in enumerate(getattr(v1, v1_name)):
+        for blob, value in enumerate(getattr(v1, v1_name) if v1_name in known else ()):
             while len(params) <= blob:
                 params.add()
             if v1_name == "blob_share_mode":
@@ -166,6 +168,7 @@ def _plan_layer(
     net: Message,
     table: Mapping[str, V1Type],
     settings: Settings,
+    into: str,
     findings: list[Finding],
 ) -> LayerPlan:
     """The new type of one V1 layer and the layer it becomes; a finding for anything that keeps it from converting."""
@@ -183,7 +186,7 @@ def _plan_layer(
     converted = type(net)().layer.add()  # type: ignore[attr-defined]
     misfits = convert_layer(layer, converted, new_type)
     for field in misfits + _no_place_for(doc.unknown_within(where), where, target, binary=doc.tree is None):
-        what = f"layer {name} has {field!r}, which has no same place in the current format; left the net unchanged"
+        what = f"layer {name} has {field!r}, which has no same place in {into}'s current layer; left the net unchanged"
         findings.append(Finding("VL003", what, where, needs_human=True))
     return LayerPlan(new_type, unknown_type, converted)
 
