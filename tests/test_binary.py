@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import upgrade_tool.binary
+import upgrade_tool.pipeline
 from upgrade_tool import InputError, SelfCheckError, caffe_pb2, upgrade_text
 from upgrade_tool.binary import BinaryResult, upgrade_binary
 from upgrade_tool.codes import Code
@@ -497,7 +498,7 @@ def test_a_pass_that_would_lose_data_is_stopped(
     words: str,
 ) -> None:
     broken = UpgradePass("broken", "nothing", upgrade, Code("UP999", "broken", "a broken pass", ""))
-    monkeypatch.setattr(upgrade_tool.binary, "all_passes", lambda: (broken,))
+    monkeypatch.setattr(upgrade_tool.pipeline, "all_passes", lambda: (broken,))  # the one loop both routes run
     with pytest.raises(error, match=words):
         upgrade_binary(data, Settings())
 

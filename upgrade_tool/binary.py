@@ -43,9 +43,10 @@ from upgrade_tool.binder import Path, Unknown
 from upgrade_tool.codes import Code, Level
 from upgrade_tool.document import Document, Kind
 from upgrade_tool.errors import InputError, SelfCheckError
-from upgrade_tool.passes import Finding, all_passes
-from upgrade_tool.pipeline import Change, Located, Result
+from upgrade_tool.passes import PassResult
+from upgrade_tool.pipeline import Change, Located, Result, describe_path, require_stable, run_steps
 from upgrade_tool.reader import Field, Scalar
+from upgrade_tool.reading import PROTO_NAME, Reading
 from upgrade_tool.schema import Schema, load_schema
 from upgrade_tool.settings import Settings
 from upgrade_tool.wire import (
@@ -128,14 +129,6 @@ class BinaryResult:
         return Result("", self.changed, Kind.NET, self.changes, self.findings, self.unknown_fields)
 
 
-@dataclass(frozen=True)
-class _Run:
-    net: Message
-    changed: bool
-    changes: tuple[Change, ...]
-    findings: tuple[Located, ...]
-
-
 # An unknown field: where it is, and what it is on the wire (to prove it kept).
 _Kept = tuple[Unknown, tuple[object, ...]]
 
@@ -158,13 +151,33 @@ def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> 
     names = tuple(dict.fromkeys(_name(item, values) for item, _ in unknown))
     if settings.strict and names:
         raise InputError(f"{names[0]} is not in the schema (--strict)", code="E002")
-    run = _run_passes(net, settings)
+    reading = _reading(net, settings)
+    run = run_steps(reading, reading.doc, settings, None, _take)
     if not run.changed:
         return BinaryResult(None, False, (), run.findings, names, len(blobs))
     views = [view[start:end] for start, end in blobs]
-    pieces = _render(run.net, views)
-    _prove(pieces, run.net, views, net_class, settings)
+    pieces = _render(run.doc.message, views)
+    _prove(pieces, run.doc.message, views, net_class, reading, settings)
     return BinaryResult(tuple(pieces), True, run.changes, run.findings, names, len(blobs))
+
+
+def _reading(net: Message, settings: Settings) -> Reading:
+    """A binary model as the pipeline sees a reading: its skeleton net, with no text of its own."""
+    name = PROTO_NAME if settings.proto is not None else settings.dialect or "bvlc"
+    return Reading(_document(net), Kind.NET, _schema(settings), name, "named" if name != "bvlc" else "", False)
+
+
+def _document(net: Message) -> Document:
+    values, unknown = _unknown(net)
+    return Document(values, None, net, tuple(item for item, _ in unknown))
+
+
+def _take(doc: Document, expected: Message, outcome: PassResult, name: str) -> Document:
+    """A step's message is the model's new skeleton: nothing the schema does not know may be lost on the way."""
+    keys = [key for _, key in _unknown(doc.message)[1]]  # in the order the document's own nodes were made
+    before = [(item, key) for item, key in zip(doc.unknown, keys, strict=True)]
+    _require_kept(before, _unknown(expected)[1], outcome.resolved, name)
+    return _document(expected)
 
 
 def _schema(settings: Settings) -> Schema:
@@ -330,26 +343,6 @@ def _numbers(numbers: Sequence[int]) -> str:
 # -- the passes ----------------------------------------------------------------
 
 
-def _run_passes(net: Message, settings: Settings) -> _Run:
-    """Every net pass in order, each on the last one's net; fields the schema lacks must survive."""
-    changes: list[Change] = []
-    findings: list[Located] = []
-    values, unknown = _unknown(net)
-    for upgrade_pass in all_passes():
-        if upgrade_pass.kind is not Kind.NET or not settings.codes.enabled(upgrade_pass.code):
-            continue
-        doc = Document(values, None, net, tuple(item for item, _ in unknown))
-        outcome = upgrade_pass.upgrade(doc, settings)
-        findings.extend(_locate(f) for f in outcome.findings if settings.codes.enabled_code(f.code))
-        if not outcome.changed:
-            continue
-        new_values, after = _unknown(outcome.net)
-        _require_kept(unknown, after, outcome.resolved, upgrade_pass.name)
-        net, values, unknown = outcome.net, new_values, after
-        changes.append(Change(upgrade_pass.code.code, upgrade_pass.name, outcome.summary, outcome.counts))
-    return _Run(net, bool(changes), tuple(changes), tuple(findings))
-
-
 def _unknown(net: Message) -> tuple[str, list[_Kept]]:
     """What the schema does not know in `net`, as nodes like the ones the text binder makes.
 
@@ -419,14 +412,8 @@ def _require_kept(before: list[_Kept], after: list[_Kept], resolved: tuple[Field
         )
 
 
-def _locate(finding: Finding) -> Located:
-    where = _describe(finding.path)
-    message = f"{finding.message} (at {where})" if where else finding.message
-    return Located(finding.code, message, 0, 0, finding.needs_human)
-
-
 def _describe(path: Path) -> str:
-    return ".".join(f"{name}[{index}]" for name, index in path)
+    return describe_path(path)
 
 
 # -- writing: the pieces ---------------------------------------------------------
@@ -517,7 +504,12 @@ def _wire_fields(data: bytes) -> Iterator[tuple[int, int, bytes]]:
 
 
 def _prove(
-    pieces: list[Piece], upgraded: Message, blobs: Sequence[memoryview], net_class: type[Message], settings: Settings
+    pieces: list[Piece],
+    upgraded: Message,
+    blobs: Sequence[memoryview],
+    net_class: type[Message],
+    reading: Reading,
+    settings: Settings,
 ) -> None:
     """Read the output back: same skeleton, same blob bytes, and nothing left to upgrade."""
     output = Joined(pieces)
@@ -533,8 +525,7 @@ def _prove(
         blob = blobs[blob_id]
         if end - start != len(blob) or not same_bytes(output, start, blob, 0, len(blob)):
             raise SelfCheckError("a blob's bytes changed on the way through")
-    if _run_passes(reread, settings).changed:
-        raise SelfCheckError("a second run would upgrade the output again")
+    require_stable(reading, _document(reread), settings, _take)
 
 
 def _without_ids(net: Message) -> tuple[Message, list[int]]:

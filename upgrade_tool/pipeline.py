@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -138,7 +138,7 @@ def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None)
     settings = for_file(settings, reading)
     run = run_steps(reading, reading.doc, settings, source)
     if run.changed:
-        _require_stable(run.reading, run.doc, run.settings)
+        require_stable(run.reading, run.doc, run.settings)
     text = run.doc.text
     if settings.output_format is OutputFormat.CANONICAL:
         text = render(run.doc.message)
@@ -209,8 +209,19 @@ def _steps(settings: Settings) -> list[_Step]:
     return steps
 
 
-def run_steps(reading: Reading, doc: Document, settings: Settings, source: Source | None = None) -> _Run:
-    """Run every selected pass, then every selected rule; each change is applied to the text and proven."""
+# How a change reaches a document that has no text to edit (a binary model): (doc, expected, outcome, name) -> doc
+Take = Callable[[Document, Message, PassResult, str], Document]
+
+
+def run_steps(
+    reading: Reading, doc: Document, settings: Settings, source: Source | None = None, take: Take | None = None
+) -> _Run:
+    """Run every selected pass, then every selected rule; each change is applied and proven.
+
+    Text changes are applied to the text, which is read back and must equal the
+    step's message; a binary model (`take`) takes the message, and `take` proves
+    nothing it does not know was lost. Both routes run this one loop.
+    """
     changes: list[Change] = []
     findings: list[Located] = []
     notices: list[str] = []
@@ -227,7 +238,9 @@ def run_steps(reading: Reading, doc: Document, settings: Settings, source: Sourc
                 continue
             expected = graft(doc.message, path, outcome.net)
             line, column = _first_change(outcome.edits, doc, path, history, source)
-            if outcome.edits is None:
+            if take is not None:
+                new_doc = take(doc, expected, outcome, step.name)
+            elif outcome.edits is None:
                 new_doc = _rewrite_canonically(reading, doc, expected, settings, step.name)
                 notices.append(f"comments and layout could not be kept ({step.name} rewrites the whole net)")
                 history.append(None)
@@ -338,8 +351,9 @@ def _wire(message: Message) -> bytes:
     return data
 
 
-def _require_stable(reading: Reading, doc: Document, settings: Settings) -> None:
-    again = run_steps(reading, doc, settings)
+def require_stable(reading: Reading, doc: Document, settings: Settings, take: Take | None = None) -> None:
+    """A second run over the output must change nothing."""
+    again = run_steps(reading, doc, settings, None, take)
     if again.changed:
         raise SelfCheckError("a second run would upgrade the output again")
 
@@ -350,16 +364,28 @@ def _prove_canonical(text: str, reading: Reading, doc: Document, settings: Setti
     except InputError as exc:
         raise SelfCheckError(f"the canonical output does not parse: {exc.message}") from None
     _require_same(again, doc.message, doc, "canonical printer")
-    _require_stable(reading, again, settings)
+    require_stable(reading, again, settings)
 
 
 def _locate(
     finding: Finding, root: Path, doc: Document, history: list[list[Edit] | None], source: Source | None
 ) -> Located:
-    """Place a finding at its node, mapped back through the edits to the input's own text."""
+    """Place a finding at its node, mapped back through the edits to the input's own text.
+
+    Without a text (a binary model) the message says where instead: `(at layer[2])`.
+    """
+    if doc.tree is None:
+        where = describe_path(root + finding.path)
+        message = f"{finding.message} (at {where})" if where else finding.message
+        return Located(finding.code, message, 0, 0, finding.needs_human)
     node = doc.node(root + finding.path)
     line, column = _input_position(node.start if node is not None else None, history, source)
     return Located(finding.code, finding.message, line, column, finding.needs_human)
+
+
+def describe_path(path: Path) -> str:
+    """`layer[2].param[0]`: a place in a message, for where there are no lines."""
+    return ".".join(f"{name}[{index}]" for name, index in path)
 
 
 def _describe_unknown(doc: Document, node: Field) -> str:
