@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from upgrade_tool import InputError, upgrade_text  # noqa: E402
 from upgrade_tool.dialects import get_dialect  # noqa: E402
+from upgrade_tool.reader import parse_tree  # noqa: E402
 from upgrade_tool.source import Source  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -72,13 +73,24 @@ def outcome(text: str, **options: Any) -> dict[str, Any]:
 
 
 def misspelt(text: str, name: str, rng: random.Random) -> str | None:
-    """The text with the first `name:`/`name {` field spelt with one letter dropped."""
-    match = re.search(rf"(?<![\w.]){re.escape(name)}(?=\s*[:{{<])", text)
-    if match is None or len(name) < 5:
-        return None
-    at = rng.randrange(1, len(name) - 1)
-    typo = name[:at] + name[at + 1 :]
-    return text[: match.start()] + typo + text[match.end() :]
+    """The text with the first field named `name` (a real field, not a word in a comment) missing a letter."""
+    pending = list(parse_tree(text))
+    while pending:
+        node = pending.pop(0)
+        if node.name == name and len(name) >= 5:
+            at = rng.randrange(1, len(name) - 1)
+            return text[: node.start] + name[:at] + name[at + 1 :] + text[node.name_end :]
+        pending[:0] = node.children or []
+    return None
+
+
+def field_names(text: str) -> set[str]:
+    names, pending = set(), list(parse_tree(text))
+    while pending:
+        node = pending.pop()
+        names.add(node.name)
+        pending.extend(node.children or [])
+    return names
 
 
 def fork_names(dialect: str) -> list[str]:
@@ -179,7 +191,8 @@ def typos(files: list[tuple[str, str]], records: dict[str, Any], rng: random.Ran
         dialect = run.get("dialect")
         if not dialect or dialect == "bvlc":
             continue
-        candidates = [n for n in fork_names(dialect) if re.search(rf"(?<![\w.]){n}\s*[:{{<]", text)]
+        used = field_names(text)
+        candidates = [n for n in fork_names(dialect) if n in used]
         if not candidates:
             continue
         field = rng.choice(candidates)

@@ -26,7 +26,7 @@ it is read with its dialect and the V1 upgrade moves it to the target's schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -177,47 +177,87 @@ def _detect(text: str, tree: list[Field], kind: Kind, bvlc_doc: Document, *, str
             continue  # the names fit, the values or nesting do not: the next one
         return Reading(doc, kind, schema, candidate.dialect, detection.reason, True)
     name, schema, doc = BVLC_NAME, BVLC, bvlc_doc
+    detection_note = ""
     if detection.best is not None:
         closest = get_dialect(detection.best.dialect)
         try:
             doc = _bind(text, tree, kind, closest.schema(), strict=False)
             name, schema = closest.name, closest.schema()
-        except InputError:
-            pass  # its names fit better, its values do not: BVLC's reading it is
+        except InputError as refused:  # its names fit better, its values do not: BVLC's reading it is
+            detection_note = f"{closest.name}'s schema refuses it ({refused.message})"
     if strict:
         _bind(text, tree, kind, schema, strict=True)  # raises the error of the first name it does not know
     reason = f"no dialect reads it all ({detection.reason}); read with {name}, keeping what it does not know"
+    if detection_note:
+        reason += f"; {detection_note}"
     return Reading(doc, kind, schema, name, reason, False, _kept(doc, text, name))
 
 
 def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int], ...]:
-    """DL001 / DL002 for each distinct name the reading left aside, at its first place."""
+    """DL001 / DL002 for each distinct name the reading left aside, at its first place.
+
+    Inside a kept field some fork knows, the names no dialect knows there are
+    DL002 too: a typo inside a fork's message is found even when no dialect
+    reads the whole file.
+    """
     from upgrade_tool.dialects import describe, dialects_knowing, names_known_in, node_keys, role_name
 
     found: dict[tuple[str, ...], tuple[str, str, int]] = {}
     times: dict[tuple[str, ...], int] = {}
+
+    def note(key: tuple[str, ...], code: str, message: str, offset: int) -> None:
+        times[key] = times.get(key, 0) + 1
+        found.setdefault(key, (code, message, offset))
+
     for item in doc.unknown:
         owner = cast(Descriptor, message_at(doc.message, item.owner).DESCRIPTOR)
         key = next(iter(node_keys(owner, item.node, text)), None)
         if key is None or key[:2] == ("caffe.V1LayerParameter", "type"):
             continue  # a V1 type no dialect maps is the V1 pass's finding (VL001)
-        times[key] = times.get(key, 0) + 1
-        if key in found:
-            continue
         knowing = dialects_knowing(key)
         what = describe(key)
-        if knowing:
-            message = f"kept {what!r} as written: {dialect} does not know it ({_forks(knowing)} do)"
-            found[key] = ("DL001", message, item.node.start)
-        else:
+        if not knowing:
             names = [*owner.fields_by_name, *names_known_in(role_name(owner))]
             hint = _did_you_mean(item.node.name, names) if len(key) == 2 else ""
-            message = f"no known Caffe dialect has {what!r} in {owner.name}{hint}; kept as written"
-            found[key] = ("DL002", message, item.node.start)
+            note(
+                key,
+                "DL002",
+                f"no known Caffe dialect has {what!r} in {owner.name}{hint}; kept as written",
+                item.node.start,
+            )
+            continue
+        note(
+            key,
+            "DL001",
+            f"kept {what!r} as written: {dialect} does not know it ({_forks(knowing)} do)",
+            item.node.start,
+        )
+        for inner, node in _unknown_inside(role_name(owner), item.node):
+            hint = _did_you_mean(node.name, names_known_in(inner))
+            message = f"no known Caffe dialect has {node.name!r} in {inner.rpartition('.')[2]}{hint}; kept as written"
+            note((inner, node.name), "DL002", message, node.start)
     return tuple(
         (code, message + (f" ({times[key]} times)" if times[key] > 1 else ""), offset)
         for key, (code, message, offset) in found.items()
     )
+
+
+def _unknown_inside(role: str, node: Field) -> Iterator[tuple[str, Field]]:
+    """(message role, field) for each field inside `node` that no dialect has in that message."""
+    from upgrade_tool.dialects import dialects_knowing, load_index
+
+    index = load_index()
+    pending = [(role, node)]
+    while pending:
+        owner, current = pending.pop()
+        inner = index.field_type(owner, current.name) if current.children else None
+        if inner is None:
+            continue
+        for child in reversed(current.children or []):
+            if not dialects_knowing((inner, child.name)):
+                yield inner, child
+            else:
+                pending.append((inner, child))
 
 
 def _forks(names: Iterable[str]) -> str:
