@@ -219,12 +219,9 @@ def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int],
         if not knowing:
             names = [*owner.fields_by_name, *names_known_in(role_name(owner))]
             hint = _did_you_mean(item.node.name, names) if len(key) == 2 else ""
-            note(
-                key,
-                "DL002",
-                f"no known Caffe dialect has {what!r} in {owner.name}{hint}; kept as written",
-                item.node.start,
-            )
+            said = key[1] if len(key) == 2 else f"{key[1]}: {key[2]}"
+            message = f"no known Caffe dialect has {said!r} in {owner.name}{hint}; kept as written"
+            note(key, "DL002", message, item.node.start)
             continue
         note(
             key,
