@@ -130,6 +130,21 @@ def main() -> None:
         args.json.write_text(json.dumps(records, indent=1), encoding="utf-8")
 
 
+def why_no_fit(reason: str) -> str:
+    """The names that kept every dialect from reading a file, from its dialect reason."""
+    unknown = re.findall(r"(\S+?)(?: \(known to no dialect\))", reason)
+    if unknown:
+        return "known to no dialect: " + ", ".join(dict.fromkeys(unknown))[:100]
+    nobody = re.search(r"no shipped dialect knows (.*?)\); read with", reason)
+    if nobody:
+        return "known to no dialect: " + nobody.group(1)[:100]
+    lacking = re.search(r"lacks ([^;)]+)", reason)
+    if lacking:
+        return "the closest lacks: " + lacking.group(1)[:100]
+    refused = re.search(r"schema refuses it \((.*)\)$", reason)
+    return "the closest refuses it: " + refused.group(1)[:90] if refused else reason[:100]
+
+
 def report(records: dict[str, dict[str, dict[str, Any]]], seconds: float) -> None:
     by_corpus: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     no_fit = []
@@ -146,8 +161,8 @@ def report(records: dict[str, dict[str, dict[str, Any]]], seconds: float) -> Non
         for dialect, count in counts.most_common():
             print(f"  {dialect:18} {count}")
     print(f"\nfiles no shipped dialect reads whole: {len(no_fit)}")
-    reasons = collections.Counter(re.sub(r"\(.*", "", reason.split("; read with")[0])[:90] for _, reason in no_fit)
-    for reason, count in reasons.most_common(12):
+    reasons = collections.Counter(why_no_fit(reason) for _, reason in no_fit)
+    for reason, count in reasons.most_common(25):
         print(f"  {count:4}  {reason}")
     for code in ("VL001", "BN004", "DL002", "BN005"):
         line = [f"{code}:"]
