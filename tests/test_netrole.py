@@ -19,7 +19,17 @@ CASES = [
     pytest.param('layer { name: "in" type: "Input" top: "data" }\n' + CONV, Role.DEPLOY, id="an Input layer: deploy"),
     pytest.param(DATA + CONV + LOSS, Role.TRAIN, id="data and a loss, no phase rules: train"),
     pytest.param(TRAIN_DATA + TEST_DATA + CONV + LOSS, Role.TRAIN_VAL, id="TRAIN-only and TEST-only layers: train_val"),
-    pytest.param(TEST_DATA + CONV + LOSS, Role.TEST, id="only TEST-only layers: test"),
+    pytest.param(TEST_DATA + CONV + LOSS, Role.TEST, id="only TEST-only data: test"),
+    pytest.param(
+        DATA + CONV + LOSS + 'layer { name: "acc" type: "Accuracy" bottom: "conv" include { phase: TEST } }\n',
+        Role.TRAIN_VAL,
+        id="data and a loss for both phases and a TEST-only accuracy: train_val",
+    ),
+    pytest.param(
+        DATA + CONV + 'layer { name: "loss" type: "EuclideanLoss" bottom: "conv" include { phase: TEST } }\n',
+        Role.TEST,
+        id="a TEST-only loss: test",
+    ),
     pytest.param(DATA + CONV, Role.TEST, id="data but no loss: test (feature extraction)"),
     pytest.param(
         'input: "data"\n' + CONV + 'layer { name: "l" type: "Python" bottom: "conv" loss_weight: 1 }\n',
@@ -39,6 +49,19 @@ CASES = [
         id="a Parameter layer is not data",
     ),
 ]
+
+
+EMBEDDED = [
+    pytest.param("train_net_param", DATA + CONV, Role.TRAIN, id="a solver's train_net_param is trained"),
+    pytest.param("test_net_param", DATA + CONV + LOSS, Role.TEST, id="a solver's test_net_param is tested"),
+    pytest.param("net_param", TRAIN_DATA + TEST_DATA + CONV + LOSS, Role.TRAIN_VAL, id="net_param is read as a net"),
+]
+
+
+@pytest.mark.parametrize(("field", "text", "role"), EMBEDDED)
+def test_the_role_of_a_net_in_a_solver(field: str, text: str, role: Role) -> None:
+    net = text_format.Parse(text, caffe_pb2.NetParameter())
+    assert classify(net, field).role is role
 
 
 @pytest.mark.parametrize(("text", "role"), CASES)

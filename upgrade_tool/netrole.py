@@ -2,22 +2,29 @@
 
 Caffe has no field that says so; the layers do. The decision, in order:
 
-1. `state { phase: ... }` at the top of the net fixes the phase the net runs in
+1. A solver's `train_net_param` is trained and its `test_net_param` tested,
+   whatever they hold (Caffe's `Solver::InitTrainNet`, `InitTestNets`); its
+   `net_param` serves both phases and is decided as a net file is.
+2. `state { phase: ... }` at the top of the net fixes the phase the net runs in
    (TRAIN: a training net; TEST: a test net).
-2. *Sources* are layers that make blobs from nothing: no bottom, at least one
+3. *Sources* are layers that make blobs from nothing: no bottom, at least one
    top, and not `Input` (an `Input` layer is fed by the caller) or `Parameter`
    (a learnable blob, not data). Data layers of every kind are sources: `Data`,
    `ImageData`, `HDF5Data`, a fork's `AnnotatedData`, a `Python` data layer.
-3. *Losses* are layers whose type ends in `Loss` (`SoftmaxWithLoss`,
+4. *Losses* are layers whose type ends in `Loss` (`SoftmaxWithLoss`,
    `MultiBoxLoss`, ...) or that give a nonzero `loss_weight`.
-4. *Inputs* are top-level `input` fields or `Input` layers.
-5. A layer is TRAIN-only or TEST-only by an `include { phase: ... }` rule, or
+5. *Inputs* are top-level `input` fields or `Input` layers.
+6. A layer is TRAIN-only or TEST-only by an `include { phase: ... }` rule, or
    by an `exclude` rule naming the other phase.
 
-Then: inputs with no source and no loss -> DEPLOY; sources or losses with both
-TRAIN-only and TEST-only layers -> TRAIN_VAL; a loss and no TEST-only layer ->
-TRAIN; sources, no loss (or only TEST-only layers) -> TEST (an evaluation or
-feature-extraction net); nothing of the kind -> UNKNOWN (a fragment).
+Then: inputs with no source and no loss -> DEPLOY; both TRAIN-only and TEST-only
+layers -> TRAIN_VAL; a loss and something that feeds it (a source or inputs)
+outside TEST-only layers -> TRAIN, or TRAIN_VAL if some layer is TEST-only (an
+`Accuracy` kept to TEST beside a loss for both phases, say); anything else with
+sources or losses -> TEST (an evaluation or feature-extraction net, or one whose
+data and losses are all TEST-only); nothing of the kind -> UNKNOWN (a fragment).
+A test net written with a data layer and a loss but no phase rules reads as a
+TRAIN net: nothing in the net tells them apart.
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ class Role(str, Enum):
     def trains(self) -> bool:
         """Whether a solver runs this net in the TRAIN phase."""
         return self in (Role.TRAIN, Role.TRAIN_VAL)
+
+
+# What a solver runs each of its embedded nets for.
+EMBEDDED_ROLES = {"train_net_param": Role.TRAIN, "test_net_param": Role.TEST}
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,14 @@ def is_loss(layer: Any) -> bool:
     return name.endswith(("Loss", "_LOSS")) or any(weight != 0 for weight in layer.loss_weight)
 
 
-def classify(net: Any) -> NetRole:
-    """The role of a net, current (`layer`) or V1 (`layers`, in a fork that reads V1 only)."""
+def classify(net: Any, embedded_as: str | None = None) -> NetRole:
+    """The role of a net, current (`layer`) or V1 (`layers`, in a fork that reads V1 only).
+
+    `embedded_as`: the solver field the net is held in, for a net inside a solver.
+    """
+    if embedded_as in EMBEDDED_ROLES:
+        role = EMBEDDED_ROLES[embedded_as]
+        return NetRole(role, f"{role.value} net: the solver's {embedded_as}")
     fields = net.DESCRIPTOR.fields_by_name
     layers = list(net.layer) if "layer" in fields else []
     if not layers and "layers" in fields:
@@ -89,20 +106,27 @@ def classify(net: Any) -> NetRole:
         phase = "TRAIN" if net.state.phase == TRAIN else "TEST"
         role = Role.TRAIN if net.state.phase == TRAIN else Role.TEST
         return NetRole(role, f"{role.value} net: its state says phase {phase}")
-    sources = _names(layer for layer in layers if is_source(layer))
-    losses = _names(layer for layer in layers if is_loss(layer))
+    sources = [layer for layer in layers if is_source(layer)]
+    losses = [layer for layer in layers if is_loss(layer)]
     inputs = bool(net.input) or any(type_name(layer) == "Input" for layer in layers)
     phases = {layer_phase(layer) for layer in layers}
     if not sources and not losses:
         if inputs:
             return NetRole(Role.DEPLOY, "deploy net: inputs, no data layer and no loss layer")
         return NetRole(Role.UNKNOWN, "neither inputs, data layers nor loss layers")
-    what = ", ".join(filter(None, (_listed("data layer", "data layers", sources), _listed("loss", "losses", losses))))
+    what = ", ".join(
+        filter(None, (_listed("data layer", "data layers", _names(sources)), _listed("loss", "losses", _names(losses))))
+    )
     if TRAIN in phases and TEST in phases:
         return NetRole(Role.TRAIN_VAL, f"train_val net: TRAIN-only and TEST-only layers ({what})")
-    if losses and TEST not in phases:
+    fed = inputs or any(layer_phase(layer) != TEST for layer in sources)
+    if fed and any(layer_phase(layer) != TEST for layer in losses):
+        if TEST in phases:
+            return NetRole(Role.TRAIN_VAL, f"train_val net: {what} in both phases, and TEST-only layers")
         return NetRole(Role.TRAIN, f"train net: {what}")
-    return NetRole(Role.TEST, f"test net: {what}, no TRAIN-only layers")
+    if losses:
+        return NetRole(Role.TEST, f"test net: {what}, the data or the losses TEST-only")
+    return NetRole(Role.TEST, f"test net: {what}, no loss")
 
 
 def _names(layers: Iterable[Any]) -> list[str]:
