@@ -55,7 +55,8 @@ def check(doc: Document, context: Context) -> RuleResult:
     for index, layer in enumerate(fixed.layer):
         if layer.type != "BatchNorm" or layer_phase(layer) == TEST:
             continue
-        if context.target.masks_statistics(engine_of(context.target, net, layer)).masks is not Masks.NO:
+        answer = context.target.masks_statistics(engine_of(context.target, net, layer))
+        if answer.masks is not Masks.NO:
             continue
         missing = max(0, MAX_STATISTICS - len(layer.param))
         trained = [
@@ -64,7 +65,7 @@ def check(doc: Document, context: Context) -> RuleResult:
         if not missing and not trained:
             continue
         where: Path = (("layer", index),)
-        findings.append(Finding(CODE.code, _message(layer, context, missing, trained), where, needs_human=True))
+        findings.append(Finding(CODE.code, _message(layer, answer.reason, missing, trained), where, needs_human=True))
         edits.extend(_fix(doc, where, layer, missing, trained))
     if not findings:
         return RuleResult()
@@ -73,14 +74,13 @@ def check(doc: Document, context: Context) -> RuleResult:
     return RuleResult(tuple(findings), PassResult(fixed, True, tuple(edits), summary, {"layers": layers}))
 
 
-def _message(layer: LayerParameter, context: Context, missing: int, trained: list[int]) -> str:
+def _message(layer: LayerParameter, reason: str, missing: int, trained: list[int]) -> str:
     problems = []
     if trained:
         blocks = ", ".join(str(i + 1) for i in trained)
         problems.append(f"param block{'s' * (len(trained) != 1)} {blocks} with a nonzero or missing lr_mult")
     if missing:
         problems.append(f"{missing} statistics blob{'s' * (missing != 1)} without a param block")
-    reason = context.target.masks_statistics().reason
     return f"BatchNorm {layer.name!r} has {' and '.join(problems)}: the solver would train them (target {reason})"
 
 
