@@ -6,6 +6,7 @@ import pytest
 from google.protobuf import text_format
 
 from upgrade_tool import caffe_pb2
+from upgrade_tool.dialects import get_dialect
 from upgrade_tool.netrole import Role, classify
 
 DATA = 'layer { name: "data" type: "Data" top: "data" top: "label" }\n'
@@ -74,3 +75,10 @@ def test_net_role(text: str, role: Role) -> None:
 
 def test_only_train_and_train_val_nets_are_trained() -> None:
     assert [role for role in Role if role.trains] == [Role.TRAIN, Role.TRAIN_VAL]
+
+
+def test_an_old_forks_net_without_state_phase_rules_or_loss_weights() -> None:
+    schema = get_dialect("c3d").schema()  # C3D v1.0: V1 layers with neither include, exclude nor loss_weight
+    text = 'layers { name: "data" type: VIDEO_DATA top: "data" top: "label" }\nlayers { name: "fc" bottom: "data" }\n'
+    net = text_format.Parse(text, schema.net())
+    assert classify(net).role is Role.TEST

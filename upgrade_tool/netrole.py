@@ -63,10 +63,10 @@ class NetRole:
 
 def layer_phase(layer: Any) -> int | None:
     """TRAIN or TEST if the layer's rules keep it to one phase, else None."""
-    included: set[int] = {rule.phase for rule in layer.include if rule.HasField("phase")}
+    included: set[int] = {rule.phase for rule in values(layer, "include") if rule.HasField("phase")}
     if len(included) == 1:
         return included.pop()
-    excluded = {rule.phase for rule in layer.exclude if rule.HasField("phase")}
+    excluded = {rule.phase for rule in values(layer, "exclude") if rule.HasField("phase")}
     if not included and len(excluded) == 1:
         return TEST if excluded.pop() == TRAIN else TRAIN
     return None
@@ -87,7 +87,12 @@ def is_source(layer: Any) -> bool:
 
 def is_loss(layer: Any) -> bool:
     name = type_name(layer)
-    return name.endswith(("Loss", "_LOSS")) or any(weight != 0 for weight in layer.loss_weight)
+    return name.endswith(("Loss", "_LOSS")) or any(weight != 0 for weight in values(layer, "loss_weight"))
+
+
+def values(message: Any, name: str) -> Any:
+    """A repeated field's values; none where the message has no such field (an old fork's V1 layer, say)."""
+    return getattr(message, name) if name in message.DESCRIPTOR.fields_by_name else ()
 
 
 def classify(net: Any, embedded_as: str | None = None) -> NetRole:
@@ -102,13 +107,13 @@ def classify(net: Any, embedded_as: str | None = None) -> NetRole:
     layers = list(net.layer) if "layer" in fields else []
     if not layers and "layers" in fields:
         layers = list(net.layers)
-    if net.HasField("state") and net.state.HasField("phase"):
+    if "state" in fields and net.HasField("state") and net.state.HasField("phase"):
         phase = "TRAIN" if net.state.phase == TRAIN else "TEST"
         role = Role.TRAIN if net.state.phase == TRAIN else Role.TEST
         return NetRole(role, f"{role.value} net: its state says phase {phase}")
     sources = [layer for layer in layers if is_source(layer)]
     losses = [layer for layer in layers if is_loss(layer)]
-    inputs = bool(net.input) or any(type_name(layer) == "Input" for layer in layers)
+    inputs = bool(values(net, "input")) or any(type_name(layer) == "Input" for layer in layers)
     phases = {layer_phase(layer) for layer in layers}
     if not sources and not losses:
         if inputs:
