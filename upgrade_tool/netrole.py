@@ -63,10 +63,13 @@ class NetRole:
 
 def layer_phase(layer: Any) -> int | None:
     """TRAIN or TEST if the layer's rules keep it to one phase, else None."""
-    included: set[int] = {rule.phase for rule in values(layer, "include") if rule.HasField("phase")}
+    include, exclude = getattr(layer, "include", ()), getattr(layer, "exclude", ())  # none in old forks' V1 layers
+    if not include and not exclude:
+        return None
+    included: set[int] = {rule.phase for rule in include if rule.HasField("phase")}
     if len(included) == 1:
         return included.pop()
-    excluded = {rule.phase for rule in values(layer, "exclude") if rule.HasField("phase")}
+    excluded = {rule.phase for rule in exclude if rule.HasField("phase")}
     if not included and len(excluded) == 1:
         return TEST if excluded.pop() == TRAIN else TRAIN
     return None
@@ -82,17 +85,22 @@ def type_name(layer: Any) -> str:
 
 
 def is_source(layer: Any) -> bool:
-    return not layer.bottom and bool(layer.top) and type_name(layer) not in NOT_SOURCES
+    return _is_source(layer, type_name(layer))
 
 
 def is_loss(layer: Any) -> bool:
-    name = type_name(layer)
-    return name.endswith(("Loss", "_LOSS")) or any(weight != 0 for weight in values(layer, "loss_weight"))
+    return _is_loss(layer, type_name(layer))
 
 
-def values(message: Any, name: str) -> Any:
-    """A repeated field's values; none where the message has no such field (an old fork's V1 layer, say)."""
-    return getattr(message, name) if name in message.DESCRIPTOR.fields_by_name else ()
+def _is_source(layer: Any, kind: str) -> bool:
+    return not layer.bottom and bool(layer.top) and kind not in NOT_SOURCES
+
+
+def _is_loss(layer: Any, kind: str) -> bool:
+    if kind.endswith(("Loss", "_LOSS")):
+        return True
+    weights = getattr(layer, "loss_weight", ())  # none in old forks' V1 layers
+    return bool(weights) and any(weight != 0 for weight in weights)
 
 
 def classify(net: Any, embedded_as: str | None = None) -> NetRole:
@@ -108,13 +116,25 @@ def classify(net: Any, embedded_as: str | None = None) -> NetRole:
     if not layers and "layers" in fields:
         layers = list(net.layers)
     if "state" in fields and net.HasField("state") and net.state.HasField("phase"):
-        phase = "TRAIN" if net.state.phase == TRAIN else "TEST"
+        said = "TRAIN" if net.state.phase == TRAIN else "TEST"
         role = Role.TRAIN if net.state.phase == TRAIN else Role.TEST
-        return NetRole(role, f"{role.value} net: its state says phase {phase}")
-    sources = [layer for layer in layers if is_source(layer)]
-    losses = [layer for layer in layers if is_loss(layer)]
-    inputs = bool(values(net, "input")) or any(type_name(layer) == "Input" for layer in layers)
-    phases = {layer_phase(layer) for layer in layers}
+        return NetRole(role, f"{role.value} net: its state says phase {said}")
+    sources: list[Any] = []
+    losses: list[Any] = []
+    phases: set[int | None] = set()
+    inputs = bool(getattr(net, "input", ()))
+    fed = trained = False  # data (or inputs), and a loss, outside TEST-only layers
+    for layer in layers:
+        phase = layer_phase(layer)
+        phases.add(phase)
+        kind = type_name(layer)
+        inputs = inputs or kind == "Input"
+        if _is_source(layer, kind):
+            sources.append(layer)
+            fed = fed or phase != TEST
+        if _is_loss(layer, kind):
+            losses.append(layer)
+            trained = trained or phase != TEST
     if not sources and not losses:
         if inputs:
             return NetRole(Role.DEPLOY, "deploy net: inputs, no data layer and no loss layer")
@@ -124,8 +144,7 @@ def classify(net: Any, embedded_as: str | None = None) -> NetRole:
     )
     if TRAIN in phases and TEST in phases:
         return NetRole(Role.TRAIN_VAL, f"train_val net: TRAIN-only and TEST-only layers ({what})")
-    fed = inputs or any(layer_phase(layer) != TEST for layer in sources)
-    if fed and any(layer_phase(layer) != TEST for layer in losses):
+    if (fed or inputs) and trained:
         if TEST in phases:
             return NetRole(Role.TRAIN_VAL, f"train_val net: {what} in both phases, and TEST-only layers")
         return NetRole(Role.TRAIN, f"train net: {what}")

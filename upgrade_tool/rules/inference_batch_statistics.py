@@ -60,23 +60,26 @@ def check(doc: Document, context: Context) -> RuleResult:
     net = cast(NetParameter, doc.message)
     if stored_statistics_in_test(context.target):
         return RuleResult()
+    flagged = [
+        (where, layer)
+        for where, layer in batchnorm_layers(net)
+        if written(layer, "use_global_stats") is False and runs_at_inference(context.role, layer)
+    ]
+    if not flagged:
+        return RuleResult()
     fixed = type(net)()
     fixed.CopyFrom(net)
     findings: list[Finding] = []
     edits: list[Edit] = []
-    for where, layer in batchnorm_layers(fixed):
-        if written(layer, "use_global_stats") is not False or not runs_at_inference(context.role, layer):
-            continue
+    for where, layer in flagged:
         findings.append(Finding(CODE.code, _message(layer, context), field_path(doc, where, "use_global_stats")))
-        param = param_of(layer)
+        param = param_of(fixed.layer[where[0][1]])
         assert param is not None
         param.use_global_stats = True  # type: ignore[attr-defined]
         node = field_node(doc, where, "use_global_stats")
         value = node.values[0] if node is not None and node.values else None
         if value is not None and doc.text[value.start : value.end] in FALSE_SPELLINGS:
             edits.append(replace(doc.text, value.start, value.end, "true"))
-    if not findings:
-        return RuleResult()
     layers = len(findings)
     summary = f"set use_global_stats: true in {layers} BatchNorm layer{'s' * (layers != 1)} used at inference"
     return RuleResult(tuple(findings), PassResult(fixed, True, tuple(edits), summary, {"layers": layers}))

@@ -7,7 +7,7 @@ from typing import cast
 from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter
 from upgrade_tool.codes import Code, Fix, Level
-from upgrade_tool.dialects import Masks
+from upgrade_tool.dialects import MaskAnswer, Masks
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.edits import Edit, insert_after
 from upgrade_tool.netrole import TEST, layer_phase
@@ -48,27 +48,32 @@ def check(doc: Document, context: Context) -> RuleResult:
     net = cast(NetParameter, doc.message)
     if "layer" not in net.DESCRIPTOR.fields_by_name or not context.role.role.trains:
         return RuleResult()
-    findings: list[Finding] = []
-    fixed = type(net)()
-    fixed.CopyFrom(net)
-    edits: list[Edit] = []
-    for index, layer in enumerate(fixed.layer):
+    flagged = []  # (index, what the solver would train, why)
+    answers: dict[str | None, MaskAnswer] = {}  # per engine
+    for index, layer in enumerate(net.layer):
         if layer.type != "BatchNorm" or layer_phase(layer) == TEST:
             continue
-        answer = context.target.masks_statistics(engine_of(context.target, net, layer))
+        engine = engine_of(context.target, net, layer)
+        answer = answers.get(engine) or answers.setdefault(engine, context.target.masks_statistics(engine))
         if answer.masks is not Masks.NO:
             continue
         missing = max(0, MAX_STATISTICS - len(layer.param))
         trained = [
             i for i, p in enumerate(layer.param[:MAX_STATISTICS]) if not (p.HasField("lr_mult") and p.lr_mult == 0)
         ]
-        if not missing and not trained:
-            continue
-        where: Path = (("layer", index),)
-        findings.append(Finding(CODE.code, _message(layer, answer.reason, missing, trained), where, needs_human=True))
-        edits.extend(_fix(doc, where, layer, missing, trained))
-    if not findings:
+        if missing or trained:
+            flagged.append((index, missing, trained, answer.reason))
+    if not flagged:
         return RuleResult()
+    fixed = type(net)()
+    fixed.CopyFrom(net)
+    findings: list[Finding] = []
+    edits: list[Edit] = []
+    for index, missing, trained, reason in flagged:
+        layer = fixed.layer[index]
+        where: Path = (("layer", index),)
+        findings.append(Finding(CODE.code, _message(layer, reason, missing, trained), where, needs_human=True))
+        edits.extend(_fix(doc, where, layer, missing, trained))
     layers = len(findings)
     summary = f"froze the statistics of {layers} BatchNorm layer{'s' * (layers != 1)}"
     return RuleResult(tuple(findings), PassResult(fixed, True, tuple(edits), summary, {"layers": layers}))

@@ -56,21 +56,24 @@ def check(doc: Document, context: Context) -> RuleResult:
     net = cast(NetParameter, doc.message)
     if context.role.role is not Role.TRAIN_VAL or stored_statistics_in_test(context.target):
         return RuleResult()
+    flagged = [
+        (where, layer)
+        for where, layer in batchnorm_layers(net)
+        if written(layer, "use_global_stats") is False and layer_phase(layer) is None
+    ]
+    if not flagged:
+        return RuleResult()
     fixed = type(net)()
     fixed.CopyFrom(net)
     findings: list[Finding] = []
     edits: list[Edit] = []
-    for where, layer in batchnorm_layers(fixed):
-        if written(layer, "use_global_stats") is not False or layer_phase(layer) is not None:
-            continue
+    for where, layer in flagged:
         message = (
             f"BatchNorm {layer.name!r} has use_global_stats: false and serves both phases of a train_val net: "
             f"its TEST phase normalises with batch statistics ({context.role.reason}; target {context.target.name})"
         )
         findings.append(Finding(CODE.code, message, field_path(doc, where, "use_global_stats")))
-        edits.extend(_remove(doc, where, layer))
-    if not findings:
-        return RuleResult()
+        edits.extend(_remove(doc, where, fixed.layer[where[0][1]]))
     layers = len(findings)
     summary = f"removed use_global_stats: false from {layers} BatchNorm layer{'s' * (layers != 1)} of a train_val net"
     return RuleResult(tuple(findings), PassResult(fixed, True, tuple(edits), summary, {"layers": layers}))
