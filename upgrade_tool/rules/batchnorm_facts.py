@@ -26,7 +26,7 @@ from google.protobuf.message import Message
 
 from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter
-from upgrade_tool.dialects import BatchNormRow, Dialect
+from upgrade_tool.dialects import Dialect
 from upgrade_tool.dialects.tables import batchnorm_rows
 from upgrade_tool.document import Document, children_named
 from upgrade_tool.passes.batchnorm import engine_of
@@ -115,36 +115,23 @@ def float32(value: float) -> float:
     return rounded
 
 
-def own_scale_bias(target: Dialect, net: NetParameter, layer: LayerParameter) -> str:
-    """Why the target's BatchNorm learns a scale and bias of its own for this layer; "" where it does not."""
+def own_scale_bias(target: Dialect, net: NetParameter, layer: LayerParameter) -> bool:
+    """Whether the target's BatchNorm learns a scale and bias of its own for this layer (`OWN_AFFINE`)."""
     affine = OWN_AFFINE.get(target.name)
-    if affine is None:
-        return ""
-    engine = engine_of(target, net, layer)
-    if affine.engines and engine not in affine.engines:
-        return ""
     param = param_of(layer)
-    if param is None:
-        return ""
+    if affine is None or param is None:
+        return False
+    if affine.engines and engine_of(target, net, layer) not in affine.engines:
+        return False
     if affine.off and affine.off in param.DESCRIPTOR.fields_by_name and getattr(param, affine.off) is False:
-        return ""
-    on = [name for name in affine.switches if _is_on(param, name)]
-    if affine.switches and not on:
-        return ""
-    row = _learnable_row(target, engine)
-    source = f" ({row.sources[0]})" if row is not None and row.sources else ""
-    because = f" with {on[0]}" if on else f" (engine {engine})" if engine else ""
-    return f"{target.name}'s BatchNorm{because} learns its own scale and bias{source}"
+        return False
+    return not affine.switches or any(_is_on(param, name) for name in affine.switches)
 
 
-def keeps_updating(target: Dialect, layer: LayerParameter) -> str:
-    """Where the target updates the statistics in TRAIN although `use_global_stats` is true ("" if not)."""
-    if written(layer, "update_global_stats") is not True:
-        return ""
-    row = next((row for row in target.batchnorm() if "update_global_stats" in row.condition), None)
-    source = next((str(ref) for ref in row.sources if ref.what.startswith("update")), "") if row else ""
-    return f"{target.name}'s update_global_stats: true keeps the statistics updating in TRAIN" + (
-        f" ({source})" if source else ""
+def keeps_updating(target: Dialect, layer: LayerParameter) -> bool:
+    """Whether the target updates the statistics in TRAIN although `use_global_stats` is true (DeepLab's field)."""
+    return written(layer, "update_global_stats") is True and any(
+        "update_global_stats" in row.condition for row in target.batchnorm()
     )
 
 
@@ -160,14 +147,6 @@ def _is_on(param: Message, name: str) -> bool:
     if field.message_type is not None:
         return param.HasField(name)
     return getattr(param, name) is True
-
-
-def _learnable_row(target: Dialect, engine: str | None) -> BatchNormRow | None:
-    for row in target.batchnorm():
-        learns = row.learnable_blobs and not row.learnable_blobs.startswith("none")
-        if row.type_name == BATCHNORM and learns and (engine is None or not row.engines or engine in row.engines):
-            return row
-    return None
 
 
 def _clause_source(target: Dialect, pattern: re.Pattern[str]) -> tuple[re.Match[str] | None, str]:
