@@ -6,7 +6,7 @@ from typing import cast
 
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter
 from upgrade_tool.codes import Code, Fix, Level
-from upgrade_tool.document import Document
+from upgrade_tool.document import Document, message_at
 from upgrade_tool.edits import Edit, replace
 from upgrade_tool.netrole import TEST, TRAIN, NetRole, Role, layer_phase
 from upgrade_tool.passes import Finding, PassResult
@@ -73,7 +73,7 @@ def check(doc: Document, context: Context) -> RuleResult:
     edits: list[Edit] = []
     for where, layer in flagged:
         findings.append(Finding(CODE.code, _message(layer, context), field_path(doc, where, "use_global_stats")))
-        param = param_of(fixed.layer[where[0][1]])
+        param = param_of(cast(LayerParameter, message_at(fixed, where)))
         assert param is not None
         param.use_global_stats = True  # type: ignore[attr-defined]
         node = field_node(doc, where, "use_global_stats")

@@ -8,13 +8,14 @@ from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter
 from upgrade_tool.codes import Code, Fix, Level
 from upgrade_tool.dialects import MaskAnswer, Masks
-from upgrade_tool.document import Document, children_named
+from upgrade_tool.document import Document, children_named, message_at
 from upgrade_tool.edits import Edit, insert_after
 from upgrade_tool.netrole import TEST, layer_phase
 from upgrade_tool.passes import Finding, PassResult
-from upgrade_tool.passes.batchnorm import MAX_STATISTICS, engine_of, zero_rates
+from upgrade_tool.passes.batchnorm import MAX_STATISTICS, engine_of, zero_rate, zero_rates
 from upgrade_tool.reader import Field
 from upgrade_tool.rules import Context, Rule, RuleResult
+from upgrade_tool.rules.batchnorm_facts import batchnorm_layers
 
 FROZEN = "param { lr_mult: 0 decay_mult: 0 }"
 _NET = (
@@ -46,32 +47,30 @@ CODE = Code(
 
 def check(doc: Document, context: Context) -> RuleResult:
     net = cast(NetParameter, doc.message)
-    if "layer" not in net.DESCRIPTOR.fields_by_name or not context.role.role.trains:
+    if not context.role.role.trains:
         return RuleResult()
-    flagged = []  # (index, what the solver would train, why)
-    answers: dict[str | None, MaskAnswer] = {}  # per engine
-    for index, layer in enumerate(net.layer):
-        if layer.type != "BatchNorm" or layer_phase(layer) == TEST:
+    flagged = []  # (where, blocks missing, blocks trained, why)
+    answers: dict[str | None, MaskAnswer] = {}  # the target's answer per engine
+    for where, layer in batchnorm_layers(net):
+        if layer_phase(layer) == TEST:
             continue
         engine = engine_of(context.target, net, layer)
-        answer = answers.get(engine) or answers.setdefault(engine, context.target.masks_statistics(engine))
-        if answer.masks is not Masks.NO:
+        if engine not in answers:
+            answers[engine] = context.target.masks_statistics(engine)
+        if answers[engine].masks is not Masks.NO:
             continue
         missing = max(0, MAX_STATISTICS - len(layer.param))
-        trained = [
-            i for i, p in enumerate(layer.param[:MAX_STATISTICS]) if not (p.HasField("lr_mult") and p.lr_mult == 0)
-        ]
+        trained = [i for i, param in enumerate(layer.param[:MAX_STATISTICS]) if not zero_rate(param)]
         if missing or trained:
-            flagged.append((index, missing, trained, answer.reason))
+            flagged.append((where, missing, trained, answers[engine].reason))
     if not flagged:
         return RuleResult()
     fixed = type(net)()
     fixed.CopyFrom(net)
     findings: list[Finding] = []
     edits: list[Edit] = []
-    for index, missing, trained, reason in flagged:
-        layer = fixed.layer[index]
-        where: Path = (("layer", index),)
+    for where, missing, trained, reason in flagged:
+        layer = cast(LayerParameter, message_at(fixed, where))
         findings.append(Finding(CODE.code, _message(layer, reason, missing, trained), where, needs_human=True))
         edits.extend(_fix(doc, where, layer, missing, trained))
     layers = len(findings)

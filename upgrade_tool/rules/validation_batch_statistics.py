@@ -7,7 +7,7 @@ from typing import cast
 from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter
 from upgrade_tool.codes import Code, Fix, Level
-from upgrade_tool.document import Document
+from upgrade_tool.document import Document, message_at
 from upgrade_tool.edits import Edit, delete_nodes
 from upgrade_tool.netrole import Role, layer_phase
 from upgrade_tool.passes import Finding, PassResult
@@ -73,7 +73,7 @@ def check(doc: Document, context: Context) -> RuleResult:
             f"its TEST phase normalises with batch statistics ({context.role.reason}; target {context.target.name})"
         )
         findings.append(Finding(CODE.code, message, field_path(doc, where, "use_global_stats")))
-        edits.extend(_remove(doc, where, fixed.layer[where[0][1]]))
+        edits.extend(_remove(doc, where, cast(LayerParameter, message_at(fixed, where))))
     layers = len(findings)
     summary = f"removed use_global_stats: false from {layers} BatchNorm layer{'s' * (layers != 1)} of a train_val net"
     return RuleResult(tuple(findings), PassResult(fixed, True, tuple(edits), summary, {"layers": layers}))
