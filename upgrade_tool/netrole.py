@@ -2,22 +2,29 @@
 
 Caffe has no field that says so; the layers do. The decision, in order:
 
-1. `state { phase: ... }` at the top of the net fixes the phase the net runs in
+1. A solver's `train_net_param` is trained and its `test_net_param` tested,
+   whatever they hold (Caffe's `Solver::InitTrainNet`, `InitTestNets`); its
+   `net_param` serves both phases and is decided as a net file is.
+2. `state { phase: ... }` at the top of the net fixes the phase the net runs in
    (TRAIN: a training net; TEST: a test net).
-2. *Sources* are layers that make blobs from nothing: no bottom, at least one
+3. *Sources* are layers that make blobs from nothing: no bottom, at least one
    top, and not `Input` (an `Input` layer is fed by the caller) or `Parameter`
    (a learnable blob, not data). Data layers of every kind are sources: `Data`,
    `ImageData`, `HDF5Data`, a fork's `AnnotatedData`, a `Python` data layer.
-3. *Losses* are layers whose type ends in `Loss` (`SoftmaxWithLoss`,
+4. *Losses* are layers whose type ends in `Loss` (`SoftmaxWithLoss`,
    `MultiBoxLoss`, ...) or that give a nonzero `loss_weight`.
-4. *Inputs* are top-level `input` fields or `Input` layers.
-5. A layer is TRAIN-only or TEST-only by an `include { phase: ... }` rule, or
+5. *Inputs* are top-level `input` fields or `Input` layers.
+6. A layer is TRAIN-only or TEST-only by an `include { phase: ... }` rule, or
    by an `exclude` rule naming the other phase.
 
-Then: inputs with no source and no loss -> DEPLOY; sources or losses with both
-TRAIN-only and TEST-only layers -> TRAIN_VAL; a loss and no TEST-only layer ->
-TRAIN; sources, no loss (or only TEST-only layers) -> TEST (an evaluation or
-feature-extraction net); nothing of the kind -> UNKNOWN (a fragment).
+Then: inputs with no source and no loss -> DEPLOY; both TRAIN-only and TEST-only
+layers -> TRAIN_VAL; a loss and something that feeds it (a source or inputs)
+outside TEST-only layers -> TRAIN, or TRAIN_VAL if some layer is TEST-only (an
+`Accuracy` kept to TEST beside a loss for both phases, say); anything else with
+sources or losses -> TEST (an evaluation or feature-extraction net, or one whose
+data and losses are all TEST-only); nothing of the kind -> UNKNOWN (a fragment).
+A test net written with a data layer and a loss but no phase rules reads as a
+TRAIN net: nothing in the net tells them apart.
 """
 
 from __future__ import annotations
@@ -44,23 +51,25 @@ class Role(str, Enum):
         return self in (Role.TRAIN, Role.TRAIN_VAL)
 
 
+# What a solver runs each of its embedded nets for.
+EMBEDDED_ROLES = {"train_net_param": Role.TRAIN, "test_net_param": Role.TEST}
+
+
 @dataclass(frozen=True)
 class NetRole:
     role: Role
     reason: str  # one line, for -v and the report
 
 
-def _values(message: Any, name: str) -> Any:
-    """A repeated field's values; none where the schema (an old fork's) has no such field."""
-    return getattr(message, name) if name in message.DESCRIPTOR.fields_by_name else ()
-
-
 def layer_phase(layer: Any) -> int | None:
     """TRAIN or TEST if the layer's rules keep it to one phase, else None."""
-    included: set[int] = {rule.phase for rule in _values(layer, "include") if rule.HasField("phase")}
+    include, exclude = getattr(layer, "include", ()), getattr(layer, "exclude", ())  # none in old forks' V1 layers
+    if not include and not exclude:
+        return None
+    included: set[int] = {rule.phase for rule in include if rule.HasField("phase")}
     if len(included) == 1:
         return included.pop()
-    excluded = {rule.phase for rule in _values(layer, "exclude") if rule.HasField("phase")}
+    excluded = {rule.phase for rule in exclude if rule.HasField("phase")}
     if not included and len(excluded) == 1:
         return TEST if excluded.pop() == TRAIN else TRAIN
     return None
@@ -76,38 +85,72 @@ def type_name(layer: Any) -> str:
 
 
 def is_source(layer: Any) -> bool:
-    return not layer.bottom and bool(layer.top) and type_name(layer) not in NOT_SOURCES
+    return _is_source(layer, type_name(layer))
 
 
 def is_loss(layer: Any) -> bool:
-    name = type_name(layer)
-    return name.endswith(("Loss", "_LOSS")) or any(weight != 0 for weight in _values(layer, "loss_weight"))
+    return _is_loss(layer, type_name(layer))
 
 
-def classify(net: Any) -> NetRole:
-    """The role of a net, current (`layer`) or V1 (`layers`, in a fork that reads V1 only)."""
+def _is_source(layer: Any, kind: str) -> bool:
+    return not layer.bottom and bool(layer.top) and kind not in NOT_SOURCES
+
+
+def _is_loss(layer: Any, kind: str) -> bool:
+    if kind.endswith(("Loss", "_LOSS")):
+        return True
+    weights = getattr(layer, "loss_weight", ())  # none in old forks' V1 layers
+    return bool(weights) and any(weight != 0 for weight in weights)
+
+
+def classify(net: Any, embedded_as: str | None = None) -> NetRole:
+    """The role of a net, current (`layer`) or V1 (`layers`, in a fork that reads V1 only).
+
+    `embedded_as`: the solver field the net is held in, for a net inside a solver.
+    """
+    if embedded_as in EMBEDDED_ROLES:
+        role = EMBEDDED_ROLES[embedded_as]
+        return NetRole(role, f"{role.value} net: the solver's {embedded_as}")
     fields = net.DESCRIPTOR.fields_by_name
     layers = list(net.layer) if "layer" in fields else []
     if not layers and "layers" in fields:
         layers = list(net.layers)
     if "state" in fields and net.HasField("state") and net.state.HasField("phase"):
-        phase = "TRAIN" if net.state.phase == TRAIN else "TEST"
+        said = "TRAIN" if net.state.phase == TRAIN else "TEST"
         role = Role.TRAIN if net.state.phase == TRAIN else Role.TEST
-        return NetRole(role, f"{role.value} net: its state says phase {phase}")
-    sources = _names(layer for layer in layers if is_source(layer))
-    losses = _names(layer for layer in layers if is_loss(layer))
-    inputs = bool(_values(net, "input")) or any(type_name(layer) == "Input" for layer in layers)
-    phases = {layer_phase(layer) for layer in layers}
+        return NetRole(role, f"{role.value} net: its state says phase {said}")
+    sources: list[Any] = []
+    losses: list[Any] = []
+    phases: set[int | None] = set()
+    inputs = bool(getattr(net, "input", ()))
+    fed = trained = False  # data (or inputs), and a loss, outside TEST-only layers
+    for layer in layers:
+        phase = layer_phase(layer)
+        phases.add(phase)
+        kind = type_name(layer)
+        inputs = inputs or kind == "Input"
+        if _is_source(layer, kind):
+            sources.append(layer)
+            fed = fed or phase != TEST
+        if _is_loss(layer, kind):
+            losses.append(layer)
+            trained = trained or phase != TEST
     if not sources and not losses:
         if inputs:
             return NetRole(Role.DEPLOY, "deploy net: inputs, no data layer and no loss layer")
         return NetRole(Role.UNKNOWN, "neither inputs, data layers nor loss layers")
-    what = ", ".join(filter(None, (_listed("data layer", "data layers", sources), _listed("loss", "losses", losses))))
+    what = ", ".join(
+        filter(None, (_listed("data layer", "data layers", _names(sources)), _listed("loss", "losses", _names(losses))))
+    )
     if TRAIN in phases and TEST in phases:
         return NetRole(Role.TRAIN_VAL, f"train_val net: TRAIN-only and TEST-only layers ({what})")
-    if losses and TEST not in phases:
+    if (fed or inputs) and trained:
+        if TEST in phases:
+            return NetRole(Role.TRAIN_VAL, f"train_val net: {what} in both phases, and TEST-only layers")
         return NetRole(Role.TRAIN, f"train net: {what}")
-    return NetRole(Role.TEST, f"test net: {what}, no TRAIN-only layers")
+    if losses:
+        return NetRole(Role.TEST, f"test net: {what}, the data or the losses TEST-only")
+    return NetRole(Role.TEST, f"test net: {what}, no loss")
 
 
 def _names(layers: Iterable[Any]) -> list[str]:

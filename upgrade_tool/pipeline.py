@@ -177,7 +177,7 @@ def _roles(doc: Document, kind: Kind) -> Iterator[tuple[str, str]]:
     from upgrade_tool.netrole import classify
 
     for path in _targets(doc, kind, Kind.NET):
-        decided = classify(doc.view(path).message)
+        decided = classify(doc.view(path).message, path[0][0] if path else None)
         yield decided.role.value, decided.reason
 
 
@@ -267,7 +267,7 @@ def _outcome(
         return step.run(view, settings), True  # type: ignore[operator]
     context = contexts.get(path)
     if context is None:
-        context = contexts[path] = _rule_context(view, settings)
+        context = contexts[path] = _rule_context(view, settings, path)
     checked = step.run.check(view, context)
     fix = checked.fix
     wanted = (step.code.fix is Fix.SAFE and (settings.fix or settings.unsafe_fixes)) or (
@@ -283,14 +283,14 @@ def _fixed_by(finding: Finding, step: _Step) -> bool:
     return finding.code == step.code.code and step.code.fix in (Fix.SAFE, Fix.UNSAFE)
 
 
-def _rule_context(view: Document, settings: Settings) -> Context:
+def _rule_context(view: Document, settings: Settings, path: Path) -> Context:
     from upgrade_tool.dialects import get_dialect
     from upgrade_tool.netrole import classify
     from upgrade_tool.rules import Context
 
     dialect = get_dialect(settings.dialect or "bvlc")
     target = get_dialect(settings.target or dialect.name)
-    return Context(settings, dialect, target, classify(view.message))
+    return Context(settings, dialect, target, classify(view.message, path[0][0] if path else None))
 
 
 def _first_change(

@@ -53,7 +53,15 @@ class Rule:
 
 
 # The order rules run in; a fix of an earlier one is proven before the next one looks.
-RULE_ORDER = ("statistics_trained",)
+RULE_ORDER = (
+    "statistics_trained",
+    "inference_batch_statistics",
+    "validation_batch_statistics",
+    "statistics_frozen",
+    "scale_missing",
+    "eps_clamped",
+    "moving_average_range",
+)
 
 
 @functools.cache

@@ -7,14 +7,15 @@ from typing import cast
 from upgrade_tool.binder import Path
 from upgrade_tool.caffe_pb2 import LayerParameter, NetParameter
 from upgrade_tool.codes import Code, Fix, Level
-from upgrade_tool.dialects import Masks
-from upgrade_tool.document import Document, children_named
+from upgrade_tool.dialects import MaskAnswer, Masks
+from upgrade_tool.document import Document, children_named, message_at
 from upgrade_tool.edits import Edit, insert_after
 from upgrade_tool.netrole import TEST, layer_phase
 from upgrade_tool.passes import Finding, PassResult
-from upgrade_tool.passes.batchnorm import MAX_STATISTICS, engine_of, zero_rates
+from upgrade_tool.passes.batchnorm import MAX_STATISTICS, engine_of, zero_rate, zero_rates
 from upgrade_tool.reader import Field
 from upgrade_tool.rules import Context, Rule, RuleResult
+from upgrade_tool.rules.batchnorm_facts import batchnorm_layers
 
 FROZEN = "param { lr_mult: 0 decay_mult: 0 }"
 _NET = (
@@ -46,41 +47,44 @@ CODE = Code(
 
 def check(doc: Document, context: Context) -> RuleResult:
     net = cast(NetParameter, doc.message)
-    if "layer" not in net.DESCRIPTOR.fields_by_name or not context.role.role.trains:
+    if not context.role.role.trains:
         return RuleResult()
-    findings: list[Finding] = []
-    fixed = type(net)()
-    fixed.CopyFrom(net)
-    edits: list[Edit] = []
-    for index, layer in enumerate(fixed.layer):
-        if layer.type != "BatchNorm" or layer_phase(layer) == TEST:
+    flagged = []  # (where, blocks missing, blocks trained, why)
+    answers: dict[str | None, MaskAnswer] = {}  # the target's answer per engine
+    for where, layer in batchnorm_layers(net):
+        if layer_phase(layer) == TEST:
             continue
-        if context.target.masks_statistics(engine_of(context.target, net, layer)).masks is not Masks.NO:
+        engine = engine_of(context.target, net, layer)
+        if engine not in answers:
+            answers[engine] = context.target.masks_statistics(engine)
+        if answers[engine].masks is not Masks.NO:
             continue
         missing = max(0, MAX_STATISTICS - len(layer.param))
-        trained = [
-            i for i, p in enumerate(layer.param[:MAX_STATISTICS]) if not (p.HasField("lr_mult") and p.lr_mult == 0)
-        ]
-        if not missing and not trained:
-            continue
-        where: Path = (("layer", index),)
-        findings.append(Finding(CODE.code, _message(layer, context, missing, trained), where, needs_human=True))
-        edits.extend(_fix(doc, where, layer, missing, trained))
-    if not findings:
+        trained = [i for i, param in enumerate(layer.param[:MAX_STATISTICS]) if not zero_rate(param)]
+        if missing or trained:
+            flagged.append((where, missing, trained, answers[engine].reason))
+    if not flagged:
         return RuleResult()
+    fixed = type(net)()
+    fixed.CopyFrom(net)
+    findings: list[Finding] = []
+    edits: list[Edit] = []
+    for where, missing, trained, reason in flagged:
+        layer = cast(LayerParameter, message_at(fixed, where))
+        findings.append(Finding(CODE.code, _message(layer, reason, missing, trained), where, needs_human=True))
+        edits.extend(_fix(doc, where, layer, missing, trained))
     layers = len(findings)
     summary = f"froze the statistics of {layers} BatchNorm layer{'s' * (layers != 1)}"
     return RuleResult(tuple(findings), PassResult(fixed, True, tuple(edits), summary, {"layers": layers}))
 
 
-def _message(layer: LayerParameter, context: Context, missing: int, trained: list[int]) -> str:
+def _message(layer: LayerParameter, reason: str, missing: int, trained: list[int]) -> str:
     problems = []
     if trained:
         blocks = ", ".join(str(i + 1) for i in trained)
         problems.append(f"param block{'s' * (len(trained) != 1)} {blocks} with a nonzero or missing lr_mult")
     if missing:
         problems.append(f"{missing} statistics blob{'s' * (missing != 1)} without a param block")
-    reason = context.target.masks_statistics().reason
     return f"BatchNorm {layer.name!r} has {' and '.join(problems)}: the solver would train them (target {reason})"
 
 
