@@ -32,7 +32,9 @@ from upgrade_tool import caffe_pb2, upgrade_text
 from upgrade_tool.wire import encode_tag, length_prefix
 
 MB = 1 << 20
-ERROR = re.compile(r"^(?P<path>[^:]+)(?::(?P<line>\d+):(?P<column>\d+))?: (?P<message>.+)$")
+ERROR = re.compile(
+    r"^(?P<path>[^:]+)(?::(?P<line>\d+):(?P<column>\d+))?: (?:(?P<code>(?:E|IO|BUG)\d{3}) )?(?P<message>.+)$"
+)
 SLOW = os.environ.get("BN_UPGRADE_SLOW") == "1"
 LEGACY_BN = 'layer { name: "bn" type: "BatchNorm" bottom: "x" top: "x" param { lr_mult: 0 } }\n'
 
@@ -515,9 +517,11 @@ main()
     ("megabytes", "limit", "words"),
     [
         # Checked before reading: protobuf's C code crashes (SIGSEGV) where it runs out of memory.
-        pytest.param(17, 1000, ": not enough memory: this input (17.8 MB) needs about", id="refused before reading"),
+        pytest.param(
+            17, 1000, ": E008 not enough memory: this input (17.8 MB) needs about", id="refused before reading"
+        ),
         # Smaller than that is not checked; running out of memory in the reader is one line too.
-        pytest.param(10, 350, ":1:1: not enough memory to read this input (10.5 MB", id="out of memory reading"),
+        pytest.param(10, 350, ":1:1: E008 not enough memory to read this input (10.5 MB", id="out of memory reading"),
     ],
 )
 def test_a_net_too_big_for_the_memory_there_is_is_a_one_line_error(

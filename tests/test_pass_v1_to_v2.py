@@ -252,7 +252,7 @@ def test_converts_every_field_of_a_v1_layer() -> None:
         pooling_param=caffe_pb2.PoolingParameter(pool=caffe_pb2.PoolingParameter.AVE),
     )  # fmt: skip
     assert list(result.net.layer) == [expected]  # type: ignore[attr-defined]
-    assert result.counts == {"layers": 1, "param blocks": 2, "types mapped by --v1-type": 0}
+    assert result.counts == {"layers": 1, "param blocks": 2, "types mapped by the user": 0}
 
 
 def test_a_net_without_v1_layers_is_not_touched() -> None:
