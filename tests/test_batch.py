@@ -684,9 +684,12 @@ def test_pre_commit_hook_entry_runs(tmp_path: Path, hook_id: str, expected_code:
 
 # --- the shared corpus --------------------------------------------------------------------
 
-needs_corpus: Callable[[Any], Any] = pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is missing")
+needs_corpus: Callable[[Any], Any] = pytest.mark.skipif(
+    not CORPUS.is_dir(), reason=f"the shared corpus is not at {CORPUS} (../shared next to the repository)"
+)
 
 
+@pytest.mark.slow
 @needs_corpus
 def test_the_corpus_in_place_then_check_finds_nothing_left(tmp_path: Path) -> None:
     """A whole model zoo in one command: upgrade a copy in place, then --check it."""

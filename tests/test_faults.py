@@ -214,7 +214,9 @@ def test_a_signal_just_after_the_temp_file_is_created_does_not_leave_it_behind(
 
     def temp_then_signal(name: str, dir_fd: int) -> tuple[int, str]:
         made = real(name, dir_fd)
-        os.kill(os.getpid(), signal.SIGTERM)
+        # To this thread, which holds the signal: a signal to the process would go to any other thread
+        # that does not (pytest-xdist's worker has one), and Python would act on it at once.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
         return made
 
     monkeypatch.setattr(upgrade_tool.files, "_create_temp", temp_then_signal)

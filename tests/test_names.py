@@ -169,13 +169,14 @@ def test_a_name_that_is_not_utf8_survives_the_json_report(tmp_path: Path, odd_tr
     paths = [os.fsencode(record["path"]) for record in report["files"]]
     assert paths == [b"tree/bad\xfe.prototxt", b"tree/" + RAW], "the names come back byte for byte"
     assert [os.fsencode(path) for path in report["files"][1]["written"]] == [b"tree/" + RAW]
-    assert os.fsencode(report["files"][0]["error"]).startswith(b"tree/bad\xfe.prototxt:3:9: ")
+    error = report["files"][0]["error"]
+    assert (error["code"], error["line"], error["column"]) == ("E003", 3, 9)
 
 
 def test_a_name_that_is_not_utf8_in_github_annotations_and_diffs(tmp_path: Path, odd_tree: Path) -> None:
     github = run("--check", "--output-format", "github", f"tree/{NAME}", cwd=tmp_path)
     assert github.returncode == 1
-    assert lines(github.stdout)[0].startswith(f"::error file=tree/{SHOWN},line=1,col=1,title=needs upgrade::")
+    assert lines(github.stdout)[0].startswith(f"::error file=tree/{SHOWN},line=7,col=1,title=UP005::")
     diff = run("--diff", f"tree/{NAME}", cwd=tmp_path)
     assert diff.returncode == 1
     assert diff.stdout.splitlines()[:2] == [b"--- tree/" + RAW + b"\t(original)", b"+++ tree/" + RAW + b"\t(upgraded)"]
