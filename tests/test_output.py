@@ -319,3 +319,35 @@ def test_stdin_filename_names_standard_input_and_picks_binary(tmp_path: Path) ->
     upgraded = caffe_pb2.NetParameter.FromString(binary.stdout)
     assert len(upgraded.layer[0].param) == 0
     assert binary.stderr.decode().startswith("w.caffemodel: upgraded (BatchNorm: ")
+
+
+# -- the Python API -----------------------------------------------------------------------------
+
+
+def test_the_api_raises_documented_errors_exported_from_the_package() -> None:
+    import upgrade_tool
+    from upgrade_tool import SchemaError, UnknownDialectError, upgrade_text
+
+    assert {"InputError", "SchemaError", "SelfCheckError", "UnknownDialectError", "Settings"} <= set(upgrade_tool.__all__)
+    with pytest.raises(SchemaError, match="no such file"):
+        upgrade_text('name: "n"\n', proto="no/such/caffe.proto")
+    with pytest.raises(UnknownDialectError, match="did you mean 'ssd'"):
+        upgrade_text('name: "n"\n', dialect="ssdd")
+    with pytest.raises(TypeError, match="decode UTF-8"):
+        upgrade_text(b'name: "n"\n')  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code", [c for c in all_codes() if c.before], ids=lambda c: c.code)
+def test_messages_from_the_api_name_no_command_line_flag(code: object) -> None:
+    from upgrade_tool import InputError, upgrade_text
+    from upgrade_tool.codes import Code
+
+    assert isinstance(code, Code)
+    try:
+        result = upgrade_text(code.before, select=["ALL"])
+    except InputError as exc:
+        messages = [exc.message]
+    else:
+        messages = [f.message for f in result.findings] + [c.summary for c in result.changes] + list(result.notices)
+    for message in messages:
+        assert " --" not in message and "(--" not in message, message
