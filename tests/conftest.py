@@ -15,8 +15,14 @@ from typing import Any
 
 import pytest
 from google.protobuf import text_format
+from hypothesis import settings
 
 from upgrade_tool import Kind, Result, caffe_pb2, upgrade_text
+
+# Property tests: 35 examples each in the default run, 150 with --hypothesis-profile=thorough (.ci/run).
+settings.register_profile("quick", max_examples=35)
+settings.register_profile("thorough", max_examples=150)
+settings.load_profile("quick")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # ../shared next to the repo (read-only data; CI has it)

@@ -424,6 +424,7 @@ HUGE_ERRORS = [  # the bytes are made in the test, not held by pytest for the wh
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("stem", "make", "line", "column", "words"), HUGE_ERRORS, ids=[c[0] for c in HUGE_ERRORS])
 def test_100_mb_on_one_line_is_a_quick_one_line_error(
     tmp_path: Path, stem: str, make: Callable[[], bytes], line: int, column: int, words: str
@@ -447,6 +448,7 @@ HUGE_VALID = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("stem", "make"), HUGE_VALID, ids=[c[0] for c in HUGE_VALID])
 def test_a_valid_net_with_a_100_mb_line_is_upgraded(tmp_path: Path, stem: str, make: Callable[[], bytes]) -> None:
     data = make()

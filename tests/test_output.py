@@ -328,7 +328,9 @@ def test_the_api_raises_documented_errors_exported_from_the_package() -> None:
     import upgrade_tool
     from upgrade_tool import SchemaError, UnknownDialectError, upgrade_text
 
-    assert {"InputError", "SchemaError", "SelfCheckError", "UnknownDialectError", "Settings"} <= set(upgrade_tool.__all__)
+    assert {"InputError", "SchemaError", "SelfCheckError", "UnknownDialectError", "Settings"} <= set(
+        upgrade_tool.__all__
+    )
     with pytest.raises(SchemaError, match="no such file"):
         upgrade_text('name: "n"\n', proto="no/such/caffe.proto")
     with pytest.raises(UnknownDialectError, match="did you mean 'ssd'"):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, SHARED
+from conftest import CORPUS
 
 from upgrade_tool import InputError, upgrade_text
 from upgrade_tool.binder import bind
