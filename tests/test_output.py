@@ -353,3 +353,29 @@ def test_messages_from_the_api_name_no_command_line_flag(code: object) -> None:
         messages = [f.message for f in result.findings] + [c.summary for c in result.changes] + list(result.notices)
     for message in messages:
         assert " --" not in message and "(--" not in message, message
+
+
+def test_an_interrupted_run_lists_the_files_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from upgrade_tool import runner
+    from upgrade_tool.cli import main
+
+    for name in ("a.prototxt", "b.prototxt"):
+        (tmp_path / name).write_text(LEGACY)
+    real = runner.process
+
+    def interrupted_at_the_second(target: runner.Target, job: runner.Job) -> runner.FileReport:
+        if target.path.endswith("b.prototxt"):
+            raise KeyboardInterrupt
+        return real(target, job)
+
+    monkeypatch.setattr(runner, "process", interrupted_at_the_second)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["-j", "1", "--no-cache", "a.prototxt", "b.prototxt"])
+    assert result.exit_code == 130
+    assert result.stderr.splitlines()[-2:] == [
+        "bn-upgrade: interrupted; files already upgraded are complete, the rest untouched.",
+        "  written before the interrupt: a.prototxt",
+    ]
+    assert (tmp_path / "b.prototxt").read_text() == LEGACY
