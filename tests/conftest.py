@@ -15,8 +15,14 @@ from typing import Any
 
 import pytest
 from google.protobuf import text_format
+from hypothesis import settings
 
 from upgrade_tool import Kind, Result, caffe_pb2, upgrade_text
+
+# Property tests: 35 examples each in the default run, 150 with --hypothesis-profile=thorough (.ci/run).
+settings.register_profile("quick", max_examples=35)
+settings.register_profile("thorough", max_examples=150)
+settings.load_profile("quick")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # ../shared next to the repo (read-only data; CI has it)
@@ -89,3 +95,23 @@ def assert_parses_independently(text: str, kind: Kind = Kind.NET) -> None:
     """Parse with protobuf's own text parser (not ours) to prove `text` is valid for the schema."""
     message = caffe_pb2.NetParameter() if kind is Kind.NET else caffe_pb2.SolverParameter()
     text_format.Parse(text, message)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every run of the command in the tests caches outcomes in a directory of its own, never the user's."""
+    import os
+    import tempfile
+
+    os.environ["BN_UPGRADE_CACHE_DIR"] = tempfile.mkdtemp(prefix="bn-upgrade-test-cache-")
+
+
+REPORT_SCHEMA = REPO / "upgrade_tool" / "report-schema.json"
+
+
+def validate_report(report: Any) -> None:
+    """A JSON report (parsed) is valid against the schema the repository ships (upgrade_tool/report-schema.json)."""
+    import json
+
+    import jsonschema
+
+    jsonschema.validate(report, json.loads(REPORT_SCHEMA.read_text(encoding="utf-8")))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, REPO
+from conftest import CORPUS, REPO, validate_report
 from google.protobuf import text_format
 
 from upgrade_tool import caffe_pb2
@@ -130,7 +130,9 @@ def contents(root: Path) -> dict[str, bytes]:
 
 
 def read_report(path: Path) -> dict[str, Any]:
+    """A report file, validated against the schema the repository ships."""
     report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    validate_report(report)
     return report
 
 
@@ -353,8 +355,8 @@ def test_the_exit_code_is_the_worst_seen(tree: Path, options: tuple[str, ...], c
 def test_a_bad_file_does_not_stop_the_batch(tree: Path) -> None:
     result = run("-j", "1", "tree", cwd=tree.parent)
     lines = result.stderr.splitlines()
-    assert "tree/b/bad.prototxt:3:9: 'name' takes a quoted string" in lines
-    assert lines.index("tree/b/bad.prototxt:3:9: 'name' takes a quoted string") < next(
+    assert "tree/b/bad.prototxt:3:9: E003 'name' takes a quoted string" in lines
+    assert lines.index("tree/b/bad.prototxt:3:9: E003 'name' takes a quoted string") < next(
         i for i, line in enumerate(lines) if line.startswith("tree/solver.prototxt: upgraded")
     )
     assert (tree / "solver.prototxt").read_text() == SOLVER_UPGRADED
@@ -378,7 +380,7 @@ def test_the_closing_summary_counts_outcomes_and_passes(tree: Path, mode: tuple[
     assert found is not None
     assert found["verb"] == verb
     counts = {key: int(found[key]) for key in ("files", "upgraded", "current", "human", "failed")}
-    assert counts == {"files": 9, "upgraded": 5, "current": 3, "human": 1, "failed": 1}
+    assert counts == {"files": 9, "upgraded": 5, "current": 2, "human": 1, "failed": 1}  # each file once
     assert stderr[at + 1 :] == [
         "  BatchNorm: 4 files (param blocks removed: 9, param blocks zeroed: 3, layers: 4)",
         "  solver type: 1 file (solvers: 1)",
@@ -390,9 +392,9 @@ def test_no_summary_for_one_file_or_when_quiet(tree: Path) -> None:
     quiet = run("-q", "--check", "tree", cwd=tree.parent).stderr.splitlines()
     assert not any(SUMMARY.match(line) or line.startswith("  ") for line in quiet)
     assert quiet == [
-        "tree/b/bad.prototxt:3:9: 'name' takes a quoted string",
+        "tree/b/bad.prototxt:3:9: E003 'name' takes a quoted string",
         "tree/b/human.prototxt:2:1: BN001 BatchNorm 'learn' has a param block with a nonzero or missing lr_mult "
-        "(missing means 1); left unchanged (--unsafe-fixes to upgrade anyway)",
+        "(missing means 1); left unchanged (--unsafe-fixes upgrades it anyway)",
     ]
 
 
@@ -402,7 +404,12 @@ RECORD_KEYS = {
     "path",
     "status",
     "kind",
-    "passes",
+    "dialect",
+    "dialect_reason",
+    "target",
+    "roles",
+    "changed",
+    "changes",
     "findings",
     "unknown_fields",
     "notices",
@@ -417,23 +424,30 @@ RECORD_KEYS = {
 def test_report_file_has_one_record_per_file(tree: Path) -> None:
     sizes = {relative: (tree / relative).stat().st_size for relative in WALKED}
     result = run("--report", "report.json", "tree", cwd=tree.parent)
-    report = read_report(tree.parent / "report.json")
+    report = read_report(tree.parent / "report.json")  # valid against upgrade_tool/report-schema.json
+    assert report["schema_version"] == 2
     assert report["tool"] == "bn-upgrade"
-    assert report["mode"] == "in place"
+    assert report["mode"] == "in_place"
     assert report["exit_code"] == result.returncode == 2
     assert isinstance(report["seconds"], float)
-    assert report["summary"] == {
+    assert report["summary"] == {  # each file in exactly one status
         "files": 9,
-        "up to date": 3,
+        "up_to_date": 2,
         "upgraded": 5,
-        "copied unchanged": 0,
-        "failed": 1,
-        "internal error": 0,
         "needs_human": 1,
-        "passes": {
-            "BatchNorm": {"files": 4, "param blocks removed": 9, "param blocks zeroed": 3, "layers": 4},
-            "solver type": {"files": 1, "solvers": 1},
-        },
+        "copied_unchanged": 0,
+        "failed": 1,
+        "internal_error": 0,
+        "ignored": 0,
+        "passes": [
+            {
+                "code": "UP005",
+                "name": "BatchNorm",
+                "files": 4,
+                "counts": {"param blocks removed": 9, "param blocks zeroed": 3, "layers": 4},
+            },
+            {"code": "UP006", "name": "solver type", "files": 1, "counts": {"solvers": 1}},
+        ],
     }
     by_path = records(report)
     for relative, record in by_path.items():
@@ -445,32 +459,43 @@ def test_report_file_has_one_record_per_file(tree: Path) -> None:
 
     legacy = by_path["a/legacy.prototxt"]
     assert legacy["status"] == "upgraded" and legacy["kind"] == "net" and legacy["error"] is None
-    assert legacy["passes"] == [
+    assert (legacy["dialect"], legacy["target"], legacy["changed"]) == ("bvlc", "bvlc", True)
+    assert legacy["changes"] == [
         {
+            "code": "UP005",
             "name": "BatchNorm",
             "summary": "removed 3 param blocks in 1 layer",
             "counts": {"param blocks removed": 3, "param blocks zeroed": 0, "layers": 1},
+            "line": 7,
+            "column": 1,
         }
     ]
     assert legacy["written"] == ["tree/a/legacy.prototxt"]
     assert legacy["bytes_after"] == len(UPGRADED) < legacy["bytes_before"]
 
     shared = by_path["a/shared.prototxt"]
-    assert [(f["code"], f["line"], f["column"], f["needs_human"]) for f in shared["findings"]] == [
-        ("BN003", 2, 1, False)
+    assert [(f["code"], f["line"], f["column"], f["needs_human"], f["level"]) for f in shared["findings"]] == [
+        ("BN003", 2, 1, False, "warning")
     ]
     human = by_path["b/human.prototxt"]
-    assert human["status"] == "up to date" and human["written"] == []
+    assert human["status"] == "needs_human" and human["written"] == [] and not human["changed"]
     [finding] = human["findings"]
-    assert finding["code"] == "BN001" and finding["needs_human"] is True
+    assert finding["code"] == "BN001" and finding["needs_human"] is True and finding["level"] == "error"
     assert (finding["line"], finding["column"]) == (2, 1)
     assert "lr_mult" in finding["message"]
 
     bad = by_path["b/bad.prototxt"]
-    assert bad["status"] == "failed" and bad["kind"] is None and bad["passes"] == [] and bad["written"] == []
-    assert bad["error"] == "tree/b/bad.prototxt:3:9: 'name' takes a quoted string"
+    assert bad["status"] == "failed" and bad["kind"] is None and bad["changes"] == [] and bad["written"] == []
+    assert bad["error"] == {
+        "code": "E003",
+        "message": "'name' takes a quoted string",
+        "line": 3,
+        "column": 9,
+        "path": None,
+    }
 
-    assert by_path["b/fork.prototxt"]["unknown_fields"] == []  # read with SSD's schema, which knows it
+    fork = by_path["b/fork.prototxt"]
+    assert fork["unknown_fields"] == [] and fork["dialect"] == "ssd"  # read with SSD's schema, which knows it
     assert by_path["solver.prototxt"]["kind"] == "solver"
     assert by_path["model.caffemodel"]["status"] == "upgraded"
     assert by_path["model.caffemodel"]["bytes_after"] < by_path["model.caffemodel"]["bytes_before"]
@@ -486,24 +511,23 @@ def test_output_format_json_prints_the_report_on_stdout(tree: Path) -> None:
 
 
 BN001_MESSAGE = (
-    "BatchNorm 'learn' has a param block with a nonzero or missing lr_mult (missing means 1); "
-    "left unchanged (--unsafe-fixes to upgrade anyway)"
+    "BatchNorm 'learn' has a param block with a nonzero or missing lr_mult (missing means 1); left unchanged"
 )
-ANNOTATIONS = [
-    "::error file=tree/a/legacy.prototxt,line=1,col=1,title=needs upgrade::"
-    "run bn-upgrade on this file (BatchNorm: removed 3 param blocks in 1 layer)",
+ANNOTATIONS = [  # each at the first line an upgrade would change, titled with its code
+    "::error file=tree/a/legacy.prototxt,line=7,col=1,title=UP005::"
+    "needs upgrading: BatchNorm: removed 3 param blocks in 1 layer (run bn-upgrade on this file)",
     "::warning file=tree/a/shared.prototxt,line=2,col=1,title=BN003::"
     "BatchNorm 'bn' shares its statistics by name; kept the blocks and set their rates to 0",
-    "::error file=tree/a/shared.prototxt,line=1,col=1,title=needs upgrade::"
-    "run bn-upgrade on this file (BatchNorm: zeroed 3 param blocks in 1 layer)",
-    "::error file=tree/b/bad.prototxt,line=3,col=9,title=bn-upgrade::'name' takes a quoted string",
+    "::error file=tree/a/shared.prototxt,line=7,col=31,title=UP005::"
+    "needs upgrading: BatchNorm: zeroed 3 param blocks in 1 layer (run bn-upgrade on this file)",
+    "::error file=tree/b/bad.prototxt,line=3,col=9,title=E003::'name' takes a quoted string",
     f"::error file=tree/b/human.prototxt,line=2,col=1,title=BN001::{BN001_MESSAGE}",
-    "::error file=tree/c/text.pt,line=1,col=1,title=needs upgrade::"
-    "run bn-upgrade on this file (BatchNorm: removed 3 param blocks in 1 layer)",
-    "::error file=tree/model.caffemodel,line=1,col=1,title=needs upgrade::"
-    "run bn-upgrade on this file (BatchNorm: removed 3 param blocks in 1 layer)",
-    "::error file=tree/solver.prototxt,line=1,col=1,title=needs upgrade::"
-    "run bn-upgrade on this file (solver type: solver_type ADAM became type 'Adam')",
+    "::error file=tree/c/text.pt,line=7,col=1,title=UP005::"
+    "needs upgrading: BatchNorm: removed 3 param blocks in 1 layer (run bn-upgrade on this file)",
+    "::error file=tree/model.caffemodel,title=UP005::"
+    "needs upgrading: BatchNorm: removed 3 param blocks in 1 layer (run bn-upgrade on this file)",
+    "::error file=tree/solver.prototxt,line=3,col=1,title=UP006::"
+    "needs upgrading: solver type: solver_type ADAM became type 'Adam' (run bn-upgrade on this file)",
 ]
 
 
@@ -516,7 +540,7 @@ def test_output_format_github_annotates_findings_errors_and_files_to_upgrade(tre
 
 def test_output_format_github_in_place_annotates_only_findings_and_errors(tree: Path) -> None:
     result = run("--output-format", "github", "tree", cwd=tree.parent)
-    assert result.stdout.splitlines() == [line for line in ANNOTATIONS if "title=needs upgrade" not in line]
+    assert result.stdout.splitlines() == [line for line in ANNOTATIONS if "title=UP00" not in line]
 
 
 def test_output_format_github_escapes_commas_and_colons_in_paths(tmp_path: Path) -> None:
@@ -527,7 +551,7 @@ def test_output_format_github_escapes_commas_and_colons_in_paths(tmp_path: Path)
 
 # --- the progress line --------------------------------------------------------------------
 
-PROGRESS = re.compile(r"\r\[(\d+)/(\d+)\] \d+ files/s  \S")
+PROGRESS = re.compile(r"\r\[ *\d+%\] (\d+)/(\d+) files, \d+/s, ETA \d+ (?:s|min)")
 
 
 def run_on_a_terminal(*args: str, cwd: Path) -> tuple[int, str]:
@@ -660,9 +684,12 @@ def test_pre_commit_hook_entry_runs(tmp_path: Path, hook_id: str, expected_code:
 
 # --- the shared corpus --------------------------------------------------------------------
 
-needs_corpus: Callable[[Any], Any] = pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is missing")
+needs_corpus: Callable[[Any], Any] = pytest.mark.skipif(
+    not CORPUS.is_dir(), reason=f"the shared corpus is not at {CORPUS} (../shared next to the repository)"
+)
 
 
+@pytest.mark.slow
 @needs_corpus
 def test_the_corpus_in_place_then_check_finds_nothing_left(tmp_path: Path) -> None:
     """A whole model zoo in one command: upgrade a copy in place, then --check it."""
@@ -680,12 +707,12 @@ def test_the_corpus_in_place_then_check_finds_nothing_left(tmp_path: Path) -> No
 
     after = state(copy)
     for relative, record in report.items():
-        if record["status"] == "upgraded":
+        if record["changed"] and record["error"] is None:
             assert after[relative][1] != before[relative][1], relative
             assert record["bytes_after"] == len(after[relative][1]), relative
         else:  # up to date, failed: the same bytes and mtime
             assert after[relative] == before[relative], relative
-    assert sum(r["status"] == "upgraded" for r in report.values()) > 200
+    assert sum(r["changed"] and r["error"] is None for r in report.values()) > 200
 
     second = run("--check", "-j", "2", "--report", "second.json", "corpus", cwd=tmp_path, timeout=300)
     again = records(read_report(tmp_path / "second.json"), "corpus")

@@ -40,7 +40,9 @@ LEGACY = 'name: "net"\n' + bn_layer("bn1", *ZERO3) + bn_layer("bn2", *ZERO3) + b
 UPGRADED = 'name: "net"\n' + "".join(bn_layer(name) for name in ("bn1", "bn2", "bn3"))
 UP_TO_DATE_WITH_COMMENTS = '# already modern\nname: "net"\nlayer { name: "bn1" type: "BatchNorm" }  # no params\n'
 NEEDS_HUMAN = 'name: "net"\n' + bn_layer("learnable", "lr_mult: 1", "lr_mult: 1", "lr_mult: 0")
-ERROR_LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$")
+ERROR_LINE = re.compile(
+    r"^(?P<path>[^:]+):(?P<line>\d+):(?P<column>\d+): (?:(?P<code>(?:E|IO|BUG)\d{3}) )?(?P<message>.+)$"
+)
 UPGRADED_LINE = "net.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)"
 
 
@@ -116,7 +118,7 @@ def test_upgraded_file_is_up_to_date_on_the_next_run(tmp_path: Path) -> None:
     after_first = fingerprint(net)
     completed = run(*CANONICAL, "-v", "net.prototxt", cwd=tmp_path)
     assert completed.returncode == 0
-    assert completed.stderr.splitlines()[0] == "net.prototxt: up to date"
+    assert "net.prototxt: up to date" in completed.stderr.splitlines()
     assert fingerprint(net) == after_first
 
 
@@ -222,7 +224,7 @@ def test_an_unwritable_output_is_named_in_the_error(tmp_path: Path) -> None:
     completed = run(*CANONICAL, "-q", "-o", "missing_dir/new.prototxt", "net.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
     assert fingerprint(net) == before
-    assert completed.stderr.startswith("missing_dir/new.prototxt: cannot write")
+    assert completed.stderr.startswith("missing_dir/new.prototxt: IO002 cannot write")
 
 
 def test_output_to_stdout(tmp_path: Path) -> None:
@@ -285,7 +287,7 @@ def test_bad_input_without_quiet_is_still_one_line(tmp_path: Path) -> None:
     assert completed.returncode == 2
     lines = completed.stderr.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("bad.prototxt:3:3: unknown field 'nme'")
+    assert lines[0].startswith("bad.prototxt:3:3: E002 unknown field 'nme'")
 
 
 def test_several_files_end_with_a_summary(tmp_path: Path) -> None:
@@ -294,7 +296,7 @@ def test_several_files_end_with_a_summary(tmp_path: Path) -> None:
     completed = run(*CANONICAL, "-j", "1", "bad.prototxt", "good.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
     lines = completed.stderr.splitlines()
-    assert lines[0].startswith("bad.prototxt:3:3: unknown field 'nme'")
+    assert lines[0].startswith("bad.prototxt:3:3: E002 unknown field 'nme'")
     assert lines[2].startswith("2 files scanned: 1 upgraded, 0 already up to date, 0 need a human, 1 failed (")
     assert lines[3] == "  BatchNorm: 1 file (param blocks removed: 9, layers: 3)"
 
@@ -320,7 +322,7 @@ def test_bad_input_never_gives_a_traceback(tmp_path: Path, text: str, line: int,
 def test_missing_file(tmp_path: Path) -> None:
     completed = run(*CANONICAL, "-q", "missing.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
-    assert completed.stderr == "missing.prototxt: no such file\n"
+    assert completed.stderr == "missing.prototxt: IO001 no such file\n"
     assert listing(tmp_path) == []
 
 
@@ -336,7 +338,9 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
     before = fingerprint(binary)
     completed = run(*CANONICAL, "-q", "binary.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
-    assert completed.stderr == "binary.prototxt:3:3: not valid UTF-8 (byte 0xff); is this a binary file?\n"
+    error = only_error_line(completed.stderr)
+    assert (error["line"], error["column"]) == ("3", "3")
+    assert error["message"] == "not valid UTF-8 (byte 0xff); is this a binary file?"
     assert fingerprint(binary) == before
 
 
@@ -349,8 +353,8 @@ def test_several_files_keep_going_and_exit_with_the_worst(tmp_path: Path) -> Non
     )
     assert completed.returncode == 2
     lines = completed.stderr.splitlines()
-    assert lines[0].startswith("a_bad.prototxt:1:1: unknown field 'nme'")
-    assert lines[1] == "gone.prototxt: no such file"
+    assert lines[0].startswith("a_bad.prototxt:1:1: E002 unknown field 'nme'")
+    assert lines[1] == "gone.prototxt: IO001 no such file"
     assert lines[2] == "b_legacy.prototxt: upgraded (BatchNorm: removed 9 param blocks in 3 layers)"
     assert lines[3].startswith("c_needs_human.prototxt:2:1: BN001 ")
     assert legacy.read_text() == UPGRADED
@@ -414,7 +418,9 @@ def test_a_warning_is_shown_but_quiet_hides_it(tmp_path: Path) -> None:
     ("args", "words"),
     [
         pytest.param(
-            ("--check", "--diff", "net.prototxt"), "--check and --diff cannot be combined", id="check with diff"
+            ("--diff", "--output-format", "json", "net.prototxt"),
+            "--diff and --output-format json would both write to standard output",
+            id="diff with a report on stdout",
         ),
         pytest.param(
             ("-o", "out.prototxt", "net.prototxt", "other.prototxt"), "exactly one input", id="output with two inputs"
@@ -531,7 +537,7 @@ def test_a_failed_self_check_exits_123_and_writes_nothing(
     assert result.exit_code == 123, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     first = result.stderr.splitlines()[0]
-    assert first.startswith("net.prototxt: internal error: self-check failed: ")
+    assert first.startswith("net.prototxt: BUG001 internal error: self-check failed: ")
     assert breakage.words in first
     assert "nothing was written" in first
     assert "please report it with this input attached" in first
@@ -572,10 +578,13 @@ def test_a_file_changed_during_the_upgrade_is_left_alone(tmp_path: Path, monkeyp
         net.write_text(edited)
         return upgrade_source(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("upgrade_tool.runner.upgrade_source", upgrade_while_someone_edits)
+    monkeypatch.setattr("upgrade_tool.pipeline.upgrade_source", upgrade_while_someone_edits)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, [*CANONICAL, "net.prototxt"])
     assert result.exit_code == 2, result.output
-    assert result.stderr.splitlines()[0] == "net.prototxt: changed on disk while it was being upgraded; left as it is"
+    assert (
+        result.stderr.splitlines()[0]
+        == "net.prototxt: IO003 changed on disk while it was being upgraded; left as it is"
+    )
     assert net.read_text() == edited
     assert listing(tmp_path) == ["net.prototxt"]

@@ -92,8 +92,8 @@ def test_paths_longer_than_path_max_in_a_tree_are_one_line_each_and_the_batch_go
     deep = f"tree/{relative}"
     assert lines(completed.stderr)[:3] == [
         f"tree/a.prototxt: {UPGRADED_LINE}",
-        f"{deep}/{LONG_PART}: cannot read directory: File name too long",
-        f"{deep}/{'n' * 150}.prototxt: cannot read: File name too long",
+        f"{deep}/{LONG_PART}: IO001 cannot read directory: File name too long",
+        f"{deep}/{'n' * 150}.prototxt: IO001 cannot read: File name too long",
     ]
     assert lines(completed.stderr)[3].startswith(
         "3 files scanned: 1 upgraded, 0 already up to date, 0 need a human, 2 failed"
@@ -107,7 +107,7 @@ def test_a_name_longer_than_name_max_on_the_command_line_is_one_line(tmp_path: P
     completed = run("-j", "1", long_name, "net.prototxt", cwd=tmp_path)
     assert completed.returncode == 2
     assert lines(completed.stderr)[:2] == [
-        f"{long_name}: cannot read: File name too long",
+        f"{long_name}: IO001 cannot read: File name too long",
         f"net.prototxt: {UPGRADED_LINE}",
     ]
 
@@ -152,7 +152,7 @@ def test_a_name_that_is_not_utf8_is_escaped_readably_in_messages(tmp_path: Path,
     completed = run("-j", "1", "tree", cwd=tmp_path)
     assert completed.returncode == 2
     assert lines(completed.stderr)[:2] == [
-        "tree/bad\\xfe.prototxt:3:9: 'name' takes a quoted string",
+        "tree/bad\\xfe.prototxt:3:9: E003 'name' takes a quoted string",
         f"tree/{SHOWN}: {UPGRADED_LINE}",
     ]
     assert (odd_tree / NAME).read_text() == UPGRADED
@@ -169,13 +169,14 @@ def test_a_name_that_is_not_utf8_survives_the_json_report(tmp_path: Path, odd_tr
     paths = [os.fsencode(record["path"]) for record in report["files"]]
     assert paths == [b"tree/bad\xfe.prototxt", b"tree/" + RAW], "the names come back byte for byte"
     assert [os.fsencode(path) for path in report["files"][1]["written"]] == [b"tree/" + RAW]
-    assert os.fsencode(report["files"][0]["error"]).startswith(b"tree/bad\xfe.prototxt:3:9: ")
+    error = report["files"][0]["error"]
+    assert (error["code"], error["line"], error["column"]) == ("E003", 3, 9)
 
 
 def test_a_name_that_is_not_utf8_in_github_annotations_and_diffs(tmp_path: Path, odd_tree: Path) -> None:
     github = run("--check", "--output-format", "github", f"tree/{NAME}", cwd=tmp_path)
     assert github.returncode == 1
-    assert lines(github.stdout)[0].startswith(f"::error file=tree/{SHOWN},line=1,col=1,title=needs upgrade::")
+    assert lines(github.stdout)[0].startswith(f"::error file=tree/{SHOWN},line=7,col=1,title=UP005::")
     diff = run("--diff", f"tree/{NAME}", cwd=tmp_path)
     assert diff.returncode == 1
     assert diff.stdout.splitlines()[:2] == [b"--- tree/" + RAW + b"\t(original)", b"+++ tree/" + RAW + b"\t(upgraded)"]
@@ -203,8 +204,8 @@ def test_paths_are_spelt_in_every_message_as_given(tmp_path: Path, root: str) ->
     assert completed.returncode == 2
     assert lines(completed.stderr)[:3] == [
         f"{prefix}a.prototxt: {UPGRADED_LINE}",
-        f"{prefix}b.prototxt.orig: cannot write: is a directory",
-        f"{prefix}c.prototxt:3:9: 'name' takes a quoted string",
+        f"{prefix}b.prototxt.orig: IO002 cannot write: is a directory",
+        f"{prefix}c.prototxt:3:9: E003 'name' takes a quoted string",
     ]
 
 
@@ -221,6 +222,7 @@ def test_output_paths_are_spelt_as_given(tmp_path: Path, out: str) -> None:
     said = lines(completed.stderr)
     assert said[:2] == [
         f"./tree/a/net.prototxt: {UPGRADED_LINE}",
-        f"{given}/b/net.prototxt: cannot write: {given}/b is a symbolic link (--out-dir never writes through one)",
+        f"{given}/b/net.prototxt: IO002 cannot write: {given}/b is a symbolic link "
+        "(--out-dir never writes through one)",
     ]
-    assert said[-1] == "./report: cannot write: is a directory"  # after the summary
+    assert said[-1] == "./report: IO002 cannot write: is a directory"  # after the summary

@@ -113,7 +113,7 @@ def test_two_inputs_mapping_to_one_output_are_an_error_before_anything_is_writte
     completed = run("--out-dir", "OUT", *args, cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.splitlines() == [
-        f"bn-upgrade: --out-dir: {first} and {second} would both be written to {output}; nothing was written"
+        f"bn-upgrade: IO004 --out-dir: {first} and {second} would both be written to {output}; nothing was written"
     ]
     assert snapshot(tmp_path) == before, "nothing is written, not even OUT"
 
@@ -124,7 +124,7 @@ def test_an_out_dir_that_is_the_input_tree_is_an_error(tmp_path: Path) -> None:
     completed = run("--out-dir", "tree", "tree", cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.splitlines() == [
-        "bn-upgrade: --out-dir: the output for tree/net.prototxt would overwrite the input tree/net.prototxt; "
+        "bn-upgrade: IO004 --out-dir: the output for tree/net.prototxt would overwrite the input tree/net.prototxt; "
         "nothing was written"
     ]
     assert snapshot(tmp_path) == before
@@ -156,13 +156,13 @@ def test_an_out_dir_inside_the_input_tree_is_not_walked(tmp_path: Path, copy: tu
     [
         pytest.param(
             "tree/a/net.prototxt",
-            "bn-upgrade: --out-dir: the output for tree/a/net.prototxt would overwrite the input tree/a/net.prototxt; "
-            "nothing was written",
+            "bn-upgrade: IO004 --out-dir: the output for tree/a/net.prototxt would overwrite the input "
+            "tree/a/net.prototxt; nothing was written",
             id="to the input: refused before anything is written",
         ),
         pytest.param(
             "elsewhere.prototxt",
-            "OUT/a/net.prototxt: cannot write: is a symbolic link (--out-dir never writes through one)",
+            "OUT/a/net.prototxt: IO002 cannot write: is a symbolic link (--out-dir never writes through one)",
             id="to another file: refused when the file is written",
         ),
     ],
@@ -196,7 +196,7 @@ def test_a_linked_directory_in_out_dir_does_not_send_output_elsewhere(tmp_path: 
     link.symlink_to(elsewhere, target_is_directory=True)
     completed = run("-j", "1", "--out-dir", "OUT", "--copy-unchanged", "tree", cwd=tmp_path)
     assert completed.returncode == 2
-    message = f"cannot write: {shown} is a symbolic link (--out-dir never writes through one)"
+    message = f"IO002 cannot write: {shown} is a symbolic link (--out-dir never writes through one)"
     lines = completed.stderr.splitlines()
     assert lines[:2] == [f"OUT/a/b/net.prototxt: {message}", f"OUT/a/b/notes.txt: {message}"]
     assert lines[2].startswith("2 files scanned: 0 upgraded, 0 already up to date, 0 need a human, 2 failed, 0 other")
@@ -258,14 +258,14 @@ def test_copy_unchanged_copies_a_file_that_failed_as_it_is_and_says_so(tmp_path:
     assert completed.returncode == 2
     lines = completed.stderr.splitlines()
     assert lines[:2] == [
-        "tree/bad.prototxt:3:9: 'name' takes a quoted string",
+        "tree/bad.prototxt:3:9: E003 'name' takes a quoted string",
         "tree/bad.prototxt: copied unchanged to OUT/bad.prototxt",
     ]
     assert (tmp_path / "OUT" / "bad.prototxt").read_bytes() == BAD.encode()
     records = {record["path"]: record for record in json.loads((tmp_path / "r.json").read_text())["files"]}
     assert records["tree/bad.prototxt"]["status"] == "failed"
     assert records["tree/bad.prototxt"]["written"] == ["OUT/bad.prototxt"]
-    assert records["tree/docs/notes.txt"]["status"] == "copied unchanged"
+    assert records["tree/docs/notes.txt"]["status"] == "copied_unchanged"
     assert records["tree/docs/notes.txt"]["written"] == ["OUT/docs/notes.txt"]
     assert "tree/secret.txt" not in records
 
@@ -276,7 +276,7 @@ def test_copy_unchanged_says_a_dangling_link_in_one_line(tmp_path: Path) -> None
     (tree / "gone.txt").symlink_to("missing.txt")
     completed = run("-q", "--out-dir", "OUT", "--copy-unchanged", "tree", cwd=tmp_path)
     assert completed.returncode == 2
-    assert completed.stderr.splitlines() == ["tree/gone.txt: a dangling link"]
+    assert completed.stderr.splitlines() == ["tree/gone.txt: IO001 a dangling link"]
     assert (tmp_path / "OUT" / "net.prototxt").read_text() == UPGRADED
     assert sorted(os.listdir(tmp_path / "OUT")) == ["net.prototxt"]
 
@@ -295,7 +295,7 @@ def test_copy_unchanged_on_a_disk_that_refuses_the_write_is_one_line_per_file(tm
         "-q", "-j", "1", "--out-dir", "OUT", "--copy-unchanged", "tree", cwd=tmp_path, preexec_fn=limit_file_size
     )
     assert completed.returncode == 2
-    assert completed.stderr.splitlines() == ["OUT/big.bin: cannot write: File too large"]
+    assert completed.stderr.splitlines() == ["OUT/big.bin: IO002 cannot write: File too large"]
     assert sorted(os.listdir(tmp_path / "OUT")) == ["net.prototxt", "small.txt"], "no temp file left"
 
 

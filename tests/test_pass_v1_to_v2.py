@@ -167,7 +167,7 @@ def test_a_fork_type_is_a_finding_at_its_layer_and_the_net_is_left_alone() -> No
     (finding,) = result.findings
     assert (finding.code, finding.line, finding.column, finding.needs_human) == ("VL001", 2, 1, True)
     assert "ROI_POOLING" in finding.message
-    assert "--v1-type ROI_POOLING=" in finding.message
+    assert "say which layer type ROI_POOLING stands for" in finding.message
 
 
 def test_v1_type_maps_a_fork_type_and_keeps_its_unknown_fields() -> None:
@@ -252,7 +252,7 @@ def test_converts_every_field_of_a_v1_layer() -> None:
         pooling_param=caffe_pb2.PoolingParameter(pool=caffe_pb2.PoolingParameter.AVE),
     )  # fmt: skip
     assert list(result.net.layer) == [expected]  # type: ignore[attr-defined]
-    assert result.counts == {"layers": 1, "param blocks": 2, "types mapped by --v1-type": 0}
+    assert result.counts == {"layers": 1, "param blocks": 2, "types mapped by the user": 0}
 
 
 def test_a_net_without_v1_layers_is_not_touched() -> None:

@@ -33,9 +33,8 @@ from upgrade_tool.settings import BnStyle, Settings
 from upgrade_tool.source import Source
 
 NetParameter = caffe_pb2.NetParameter
-PROPERTY = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+# As many examples as the profile says (tests/conftest.py: 35 by default, 150 with --hypothesis-profile=thorough).
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 # -- the nets, as trees of fields --------------------------------------------------------------

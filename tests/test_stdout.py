@@ -139,7 +139,7 @@ def test_the_upgrade_to_stdout_that_cannot_be_written_is_one_line_and_exit_2(
 ) -> None:
     completed = run(tmp_path, sink, env, "-o", "-", "net.prototxt")
     assert completed.returncode == 2
-    assert completed.stderr.splitlines() == [f"net.prototxt: cannot write to standard output: {sink.reason}"]
+    assert completed.stderr.splitlines() == [f"net.prototxt: IO002 cannot write to standard output: {sink.reason}"]
     assert net.read_text() == BIG and net.stat().st_mtime_ns == OLD_NS
 
 
@@ -152,7 +152,7 @@ def test_standard_input_upgraded_to_a_stdout_that_fails_is_never_called_upgraded
 ) -> None:
     completed = run(tmp_path, sink, env, "-", stdin=BIG.encode())
     assert completed.returncode == 2
-    assert completed.stderr.splitlines() == [f"-: cannot write to standard output: {sink.reason}"]
+    assert completed.stderr.splitlines() == [f"-: IO002 cannot write to standard output: {sink.reason}"]
 
 
 REPORTS = [
@@ -174,7 +174,10 @@ def test_a_diff_or_report_that_cannot_be_written_is_one_line_and_exit_2(
 ) -> None:
     completed = run(tmp_path, sink, env, *options, "net.prototxt")
     assert completed.returncode == 2
-    assert completed.stderr.splitlines() == [f"bn-upgrade: cannot write to standard output: {sink.reason}", *status]
+    assert completed.stderr.splitlines() == [
+        f"bn-upgrade: IO002 cannot write to standard output: {sink.reason}",
+        *status,
+    ]
     assert small_net.read_text() == SMALL
 
 
@@ -182,7 +185,9 @@ def test_a_diff_or_report_that_cannot_be_written_is_one_line_and_exit_2(
 def test_version_to_a_full_disk_is_one_line_and_exit_2(tmp_path: Path, env: dict[str, str]) -> None:
     completed = run(tmp_path, SINKS["a full disk (/dev/full)"], env, "--version")
     assert completed.returncode == 2
-    assert completed.stderr.splitlines() == ["bn-upgrade: cannot write to standard output: No space left on device"]
+    assert completed.stderr.splitlines() == [
+        "bn-upgrade: IO002 cannot write to standard output: No space left on device"
+    ]
 
 
 @pytest.mark.parametrize("env", BUFFERING)

@@ -13,7 +13,9 @@ The Python API::
 
 `upgrade_text` raises `InputError` for input that is not a valid Caffe net or
 solver (`.code`, `.message`, `.line`, `.column`), `SchemaError` for a `proto`
-that cannot be used, and `SelfCheckError` if the tool's own proof of its output
+that cannot be used (a missing file too), `UnknownDialectError` (a ValueError)
+for a `dialect` or `target` no shipped dialect has, `TypeError` for text that
+is not a `str`, and `SelfCheckError` if the tool's own proof of its output
 fails (a bug: please report it with the input attached).
 
 The names below are imported on first use, so `import upgrade_tool` is cheap.
@@ -33,6 +35,7 @@ _EXPORTS = {
     "InputError": "upgrade_tool.errors",
     "SelfCheckError": "upgrade_tool.errors",
     "SchemaError": "upgrade_tool.schema",
+    "UnknownDialectError": "upgrade_tool.dialects.registry",
     "Kind": "upgrade_tool.document",
     "Located": "upgrade_tool.pipeline",
     "Change": "upgrade_tool.pipeline",
@@ -61,12 +64,14 @@ __all__ = [
     "SchemaError",
     "SelfCheckError",
     "Settings",
+    "UnknownDialectError",
     "check_idempotent",
     "upgrade_text",
 ]
 
 if TYPE_CHECKING:
     from upgrade_tool.api import check_idempotent, upgrade_text
+    from upgrade_tool.dialects.registry import UnknownDialectError
     from upgrade_tool.document import Kind
     from upgrade_tool.errors import InputError, SelfCheckError
     from upgrade_tool.pipeline import Change, Located, Result

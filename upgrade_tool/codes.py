@@ -5,6 +5,7 @@ layer) as a `Code` value; `all_codes()` gathers them in a fixed order. Families:
 
 - `E`: the input cannot be read (syntax, schema, values, encoding); the file fails, exit 2.
 - `IO`: a file cannot be read or written; the file fails, exit 2.
+- `BUG`: bn-upgrade's proof of its own output failed (exit 123); never silenced.
 - `UP`: an upgrade pass would change (or changed) the file; in `--check`, exit 1.
 - `BN`, `VL`, `V0`, `IN`, `ST`, `BIN`, `DL`: findings of the passes, the dialect
   reading and the lint rules; those that need a human make the run exit 1.
@@ -53,9 +54,9 @@ class Code:
 
 
 def _sources() -> tuple[tuple[Code, ...], ...]:
-    from upgrade_tool import binary, errors, passes, reading, rules
+    from upgrade_tool import binary, errors, files, passes, reading, rules, runner
 
-    tables: list[tuple[Code, ...]] = [errors.CODES, reading.CODES]
+    tables: list[tuple[Code, ...]] = [errors.CODES, files.CODES, runner.CODES, reading.CODES]
     for upgrade_pass in passes.all_passes():
         tables.append((upgrade_pass.code, *upgrade_pass.findings))
     tables.append(tuple(rule.code for rule in rules.all_rules()))

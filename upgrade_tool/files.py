@@ -25,6 +25,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from upgrade_tool.codes import Code, Level
+
 PathLike = str | os.PathLike[str]
 Data = bytes | Sequence[bytes | memoryview]
 
@@ -47,12 +49,69 @@ class FileError(Exception):
     """A file could not be read or written; the message says why, in words.
 
     `path` names the file when it is not the input being processed (an -o FILE,
-    a backup, a copy in --out-dir).
+    a backup, a copy in --out-dir). `code` is one of `CODES` below.
     """
 
-    def __init__(self, message: str, path: str | None = None) -> None:
+    def __init__(self, message: str, path: str | None = None, code: str = "IO002") -> None:
         super().__init__(message)
         self.path = path
+        self.code = code
+
+
+def _io(code: str, name: str, summary: str, explanation: str, level: Level = Level.ERROR) -> Code:
+    return Code(code, name, summary, explanation, level=level)
+
+
+# File problems: the file is reported as failed (exit 2) and left as it is (IO005, IO006: reported only).
+CODES = (
+    _io(
+        "IO001",
+        "cannot-read",
+        "an input file or directory cannot be read",
+        "The file does not exist, is not readable, is a directory, a device, a FIFO in a tree, a dangling link, "
+        "a link a walk does not follow, or its path is longer than the operating system allows. The message "
+        "says which. Directories that cannot be listed are reported the same way, never skipped in silence.",
+    ),
+    _io(
+        "IO002",
+        "cannot-write",
+        "an output cannot be written in full",
+        "The file (in place, `-o FILE`, a backup, a copy under `--out-dir`) or standard output refused the "
+        "write: permission, a read-only file or file system, a full disk, a closed pipe, a link below "
+        "`--out-dir`. Nothing is half-written: the original stays as it was.",
+    ),
+    _io(
+        "IO003",
+        "changed-on-disk",
+        "the file changed on disk while it was being upgraded",
+        "bn-upgrade notes a file's size, times and inode when it reads it and looks again just before it "
+        "replaces it. If another program changed it in between, the upgrade of the old content is not written; "
+        "run bn-upgrade again.",
+    ),
+    _io(
+        "IO004",
+        "output-clash",
+        "two inputs would be written to one output, or an output over an input",
+        "With `--out-dir`, every input needs an output path of its own (two trees that both hold `m/net.prototxt` "
+        "clash), and no output may land on an input. The run stops before anything is written.",
+    ),
+    _io(
+        "IO005",
+        "stale-temp-file",
+        "a temp file left by a bn-upgrade run that was killed",
+        "Only SIGKILL or a power cut leaves a temp file `.NAME.PID-XXXXXX.bn-upgrade.tmp` beside NAME. It is "
+        "removed when NAME is written, or with `--clean`; it never holds anything the file itself lacks.",
+        Level.WARNING,
+    ),
+    _io(
+        "IO006",
+        "interrupted",
+        "the run was interrupted before this file",
+        "Ctrl-C, SIGTERM, SIGHUP or SIGQUIT stopped the run: files in hand were finished, this one was left "
+        "as it is. The run exits 130.",
+        Level.WARNING,
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -75,12 +134,19 @@ class Snapshot:
 
 
 def read_file(path: PathLike, *, follow_links: bool = True, within: str | None = None) -> Snapshot:
-    """The file's bytes; a device or socket is refused rather than read for ever.
+    """The file's bytes; a device or socket is refused rather than read for ever (FileError IO001).
 
     `follow_links=False` refuses a link (a walk met a file there, so a link is
     someone else's doing); `within` refuses a link that leads out of that
     directory (--copy-unchanged copies a tree's own files, nothing else).
     """
+    try:
+        return _read_file(path, follow_links, within)
+    except FileError as exc:
+        raise FileError(str(exc), exc.path, "IO001") from None
+
+
+def _read_file(path: PathLike, follow_links: bool, within: str | None) -> Snapshot:
     shown = os.fspath(path)
     name, flags = shown, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
     if within is not None:
@@ -136,7 +202,7 @@ def replace_file(path: PathLike, data: Data, original: Snapshot | None = None, l
         with _directory(os.path.dirname(target)) as directory:
             _write_at(directory, os.path.basename(target), data, original, keep, in_out_dir=False)
     except FileError as exc:
-        raise FileError(str(exc), shown) from None
+        raise FileError(str(exc), shown, exc.code) from None
 
 
 def write_below(root: str, relative: str, data: Data, mode: int | None = None) -> None:
@@ -163,7 +229,7 @@ def write_below(root: str, relative: str, data: Data, mode: int | None = None) -
             keep = (mode, None) if mode is not None else None
             _write_at(directory, parts[-1], data, None, keep, in_out_dir=True)
     except FileError as exc:
-        raise FileError(str(exc), shown) from None
+        raise FileError(str(exc), shown, exc.code) from None
 
 
 class _Directory:
@@ -303,10 +369,10 @@ def _refuse_if_changed(name: str, dir_fd: int, original: Snapshot) -> None:
     try:
         info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except OSError:
-        raise FileError("changed on disk while it was being upgraded; left as it is") from None
+        raise FileError("changed on disk while it was being upgraded; left as it is", code="IO003") from None
     now = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
     if now != (original.mtime_ns, original.size, original.inode, original.ctime_ns):
-        raise FileError("changed on disk while it was being upgraded; left as it is")
+        raise FileError("changed on disk while it was being upgraded; left as it is", code="IO003")
 
 
 # -- temp files ---------------------------------------------------------------------------------

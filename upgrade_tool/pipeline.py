@@ -168,7 +168,7 @@ def _read(text: str, settings: Settings, kind: Kind | None) -> Reading:
     except InputError as exc:
         canonical = settings.output_format is OutputFormat.CANONICAL
         if canonical and not settings.strict and settings.dialect is None and exc.code == "E002":
-            exc.message += " (--format canonical cannot keep it; the default --format preserve can)"
+            exc.message += " (canonical output cannot keep it; the default, preserving output, can)"
         raise
 
 
@@ -324,7 +324,7 @@ def _rewrite_canonically(reading: Reading, doc: Document, expected: Message, set
     if doc.unknown:
         raise InputError(
             f"the {name} upgrade rewrites the whole net and would lose fields the schema does not know "
-            f"({doc.unknown[0].node.name!r} here); name their dialect with --dialect or give --proto",
+            f"({doc.unknown[0].node.name!r} here); name their dialect, or give the fork's schema",
             doc.unknown[0].node.start,
             "E007",
         )

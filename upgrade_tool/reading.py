@@ -126,13 +126,13 @@ def _read_as_written(text: str, settings: Settings, kind: Kind | None) -> Readin
     canonical = settings.output_format is OutputFormat.CANONICAL
     if settings.proto is not None:
         schema = load_schema(settings.proto)
-        return _read_strictly_or_keep(text, tree, kind, schema, PROTO_NAME, "the schema given with --proto", settings)
+        return _read_strictly_or_keep(text, tree, kind, schema, PROTO_NAME, "the schema given as proto", settings)
     if settings.dialect is not None:
         from upgrade_tool.dialects import get_dialect
 
         dialect = get_dialect(settings.dialect)
         doc = _bind(text, tree, kind, dialect.schema(), strict=True)
-        return Reading(doc, kind, dialect.schema(), dialect.name, "named with --dialect", True)
+        return Reading(doc, kind, dialect.schema(), dialect.name, "the dialect named in the settings", True)
     doc = _bind(text, tree, kind, BVLC, strict=False)
     if not doc.unknown:
         return Reading(doc, kind, BVLC, BVLC_NAME, "no names beyond BVLC's schema", True)

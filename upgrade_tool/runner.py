@@ -12,7 +12,6 @@ import contextlib
 import ctypes
 import dataclasses
 import difflib
-import multiprocessing
 import os
 import signal
 import sys
@@ -20,11 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from upgrade_tool.binary import is_binary_path, upgrade_binary
-from upgrade_tool.document import Kind
-from upgrade_tool.errors import InputError, SelfCheckError
+from upgrade_tool.codes import Code, Level
 from upgrade_tool.files import (
     INTERRUPT_SIGNALS,
     FileError,
@@ -36,12 +33,28 @@ from upgrade_tool.files import (
     write_below,
     write_stdout,
 )
-from upgrade_tool.pipeline import Result, upgrade_source
+from upgrade_tool.outcome import Outcome, from_json, to_json
 from upgrade_tool.settings import OutputFormat, Settings
-from upgrade_tool.source import Source, out_of_memory
-from upgrade_tool.walk import Target
+from upgrade_tool.walk import Target, matches_any
+
+if TYPE_CHECKING:
+    from upgrade_tool.cache import Cache
 
 STDIN = "-"
+INTERNAL_CODE = "BUG001"
+
+# Internal errors: never silenced by --ignore, never cached.
+CODES = (
+    Code(
+        INTERNAL_CODE,
+        "internal-error",
+        "bn-upgrade's proof of its own output failed, or it hit a bug",
+        "Every output is read back and compared with the upgraded net, and upgraded once more, which must "
+        "change nothing. If that fails, or bn-upgrade itself breaks, nothing is written and the run exits 123. "
+        "This is a bug in bn-upgrade: please report it with the input attached. It cannot be ignored.",
+        level=Level.ERROR,
+    ),
+)
 
 
 class Exit(IntEnum):
@@ -53,18 +66,22 @@ class Exit(IntEnum):
 
 
 class WriteBack(Enum):
-    YES = "in place"
+    YES = "in_place"
     CHECK = "check"
     DIFF = "diff"
     OUTPUT = "output"  # -o FILE, or --out-dir
 
 
 class Status(Enum):
-    UP_TO_DATE = "up to date"
-    UPGRADED = "upgraded"
-    COPIED = "copied unchanged"  # --copy-unchanged: a file of the tree that is not a net, copied as it is
+    """Where a file ends up: exactly one of these per file (the summary's buckets)."""
+
+    UP_TO_DATE = "up_to_date"
+    UPGRADED = "upgraded"  # "would_upgrade" in reports of --check / --diff
+    NEEDS_HUMAN = "needs_human"  # a finding that needs a human (the file may be upgraded too)
+    COPIED = "copied_unchanged"  # --copy-unchanged: a file of the tree that is not a net, copied as it is
     FAILED = "failed"
-    INTERNAL = "internal error"
+    INTERNAL = "internal_error"
+    IGNORED = "ignored"  # it failed, but its error's code is ignored: not reported, not failing, not written
 
 
 @dataclass(frozen=True)
@@ -77,8 +94,14 @@ class Job:
     out_dir: str | None = None  # --out-dir: upgraded copies mirror the tree here
     copy_unchanged: bool = False
     backup: str | None = None  # --backup SUFFIX
-    kind: Kind | None = None
+    kind: str | None = None  # "net" or "solver"; None: told by content
     clean: bool = False  # --clean: remove stale temp files of killed runs even where nothing is written
+    # per-file-ignores: (pattern, codes), patterns matched as --exclude's against the path from `root`
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    root: str = "."  # the project root paths are matched from (the config file's directory)
+    stdin_name: str | None = None  # --stdin-filename: what standard input is called
+    cache_dir: str | None = None  # the outcome cache's directory; None: no cache
+    cache_key: str = ""  # the fingerprint of everything but the file that decides an outcome
 
     @property
     def finds_changes(self) -> bool:
@@ -86,16 +109,36 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """Why a file failed: a code, a message, and where (line 0: about the whole file)."""
+
+    code: str
+    message: str
+    line: int = 0
+    column: int = 0
+    path: str | None = None  # the file it is about, where that is not the input (-o FILE, a copy)
+
+
+@dataclass(frozen=True)
 class FileReport:
     name: str
     status: Status
-    result: Result | None = None
-    error: str = ""  # the whole one-line message for FAILED / INTERNAL
+    outcome: Outcome | None = None
+    problem: Problem | None = None  # for FAILED / INTERNAL / IGNORED
     bytes_before: int = 0
     bytes_after: int = 0
     diff: str = ""  # --diff: printed by the parent, in order
     written: tuple[str, ...] = field(default_factory=tuple)  # files this run wrote
     stale: tuple[tuple[str, bool], ...] = ()  # temp files killed runs left beside it: (path, removed)
+    digest: str = ""  # of the bytes read, where the cache is on
+
+    @property
+    def error(self) -> str:
+        """The one-line message for a failed file (`PATH:LINE:COL: CODE message`), else ""."""
+        problem = self.problem
+        if problem is None:
+            return ""
+        return f"{where(problem.path or self.name, problem.line, problem.column)}: {problem.code} {problem.message}"
 
     @property
     def exit_code(self) -> Exit:
@@ -103,86 +146,125 @@ class FileReport:
             return Exit.INTERNAL
         if self.status is Status.FAILED:
             return Exit.BAD_INPUT
-        if self.result is not None and self.result.needs_human:
+        if self.status is Status.NEEDS_HUMAN:
             return Exit.CHANGES
         return Exit.OK
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome is not None and self.outcome.changed
 
 
 def exit_code(reports: Sequence[FileReport], job: Job) -> int:
     """The worst code seen; with --check/--diff, a file to upgrade counts as 1."""
     code = max((report.exit_code for report in reports), default=Exit.OK)
-    if code == Exit.OK and job.finds_changes and any(r.status is Status.UPGRADED for r in reports):
+    if code == Exit.OK and job.finds_changes and any(r.changed and r.problem is None for r in reports):
         code = Exit.CHANGES
     return int(code)
 
 
-def run(
-    targets: Sequence[Target], job: Job, jobs: int, on_done: Callable[[int, FileReport], None] | None = None
-) -> list[FileReport]:
-    """Process every target; `on_done(count, report)` after each (for progress).
+OnDone = Callable[[int, FileReport], None]
 
-    Interrupted (KeyboardInterrupt, which SIGTERM raises too), workers finish
-    the file in hand and skip the rest before it propagates; in this process,
-    a write in progress is undone. Either way no file is left half-done.
+
+def run(targets: Sequence[Target], job: Job, jobs: int, on_done: OnDone | None = None) -> list[FileReport]:
+    """Process every target; `on_done(index, report)` as each finishes (in any order).
+
+    Outcomes the cache holds for a file's exact bytes are served from it where
+    nothing needs writing. The rest run here, or in `jobs` worker processes
+    started once and fed chunks of targets. Interrupted (KeyboardInterrupt,
+    which SIGTERM raises too), workers finish the file in hand and skip the
+    rest before it propagates; in this process, a write in progress is undone.
+    Either way no file is left half-done.
     """
     reports: list[FileReport | None] = [None] * len(targets)
-    pooled = [i for i, t in enumerate(targets) if t.path != STDIN]
-    in_parent = [i for i, t in enumerate(targets) if t.path == STDIN]
-    done = 0
-    if jobs > 1 and len(pooled) > 1:
-        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        stop = context.RawValue(ctypes.c_bool, False)
-        held = _hold_interrupts()  # a pool half-built when Ctrl-C lands could not be shut down
-        try:
-            pool = context.Pool(min(jobs, len(pooled)), initializer=_worker_setup, initargs=(stop,))
-        except BaseException:
-            _release_interrupts(held)
-            raise
-        try:
-            _release_interrupts(held)
-            work = [(i, targets[i], job) for i in pooled]
-            for index, report in pool.imap_unordered(_process_indexed, work, chunksize=2):
-                reports[index] = report
-                done += 1
-                if on_done is not None:
-                    on_done(done, report)
-        except BaseException:
-            stop.value = True  # workers finish the file in hand, skip the rest and exit
-            raise
-        finally:
-            pool.close()
-            pool.join()
-    else:
-        in_parent = list(range(len(targets)))
-    for index in in_parent:
-        reports[index] = process(targets[index], job)
-        done += 1
+    cache = _open_cache(job)
+
+    def done(index: int, report: FileReport) -> None:
+        reports[index] = report
+        if cache is not None:
+            _remember(cache, targets[index], report, job)
         if on_done is not None:
-            on_done(done, reports[index])  # type: ignore[arg-type]
+            on_done(index, report)
+
+    try:
+        pending = []
+        for index, target in enumerate(targets):
+            served = _from_cache(cache, target, job) if cache is not None else None
+            if served is not None:
+                reports[index] = served
+                if on_done is not None:
+                    on_done(index, served)
+            else:
+                pending.append(index)
+        pooled = [i for i in pending if targets[i].path != STDIN]
+        if jobs > 1 and len(pooled) > 1:
+            _run_pooled(targets, pooled, job, min(jobs, len(pooled)), done)
+            pending = [i for i in pending if targets[i].path == STDIN]
+        for index in pending:
+            done(index, process(targets[index], job))
+    finally:
+        if cache is not None:
+            cache.save()
     return [report for report in reports if report is not None]
+
+
+def _chunks(indices: Sequence[int], workers: int) -> list[list[int]]:
+    """Chunks small enough that lines appear as files finish, big enough to keep messages few."""
+    size = max(1, min(16, len(indices) // (workers * 8)))
+    return [list(indices[i : i + size]) for i in range(0, len(indices), size)]
+
+
+def _run_pooled(targets: Sequence[Target], indices: list[int], job: Job, workers: int, done: OnDone) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    stop = context.RawValue(ctypes.c_bool, False)
+    held = _hold_interrupts()  # a pool half-built when Ctrl-C lands could not be shut down
+    try:
+        pool = context.Pool(workers, initializer=_worker_setup, initargs=(stop, job))
+    except BaseException:
+        _release_interrupts(held)
+        raise
+    try:
+        _release_interrupts(held)
+        work = [[(i, targets[i]) for i in chunk] for chunk in _chunks(indices, workers)]
+        for finished in pool.imap_unordered(_process_chunk, work):
+            for index, report in finished:
+                done(index, report)
+    except BaseException:
+        stop.value = True  # workers finish the file in hand, skip the rest and exit
+        raise
+    finally:
+        pool.close()
+        pool.join()
 
 
 _INTERRUPTS = INTERRUPT_SIGNALS
 _stop: Any = None  # in a worker: the flag the parent raises to end the batch
+_job: Job | None = None  # in a worker: the run's job, sent once
 _parent = 0  # in a worker: the parent's pid (if it dies, the batch is over too)
 _stopping = False  # this process is already unwinding after an interrupting signal
 
 
-def _worker_setup(stop: Any) -> None:
+def _worker_setup(stop: Any, job: Job) -> None:
     # A worker is never interrupted: stopping one mid-operation could leave a
     # pool lock held or a message half-sent, and the parent waiting for ever.
     # Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are the parent's; it raises `stop` instead.
-    global _stop, _parent
-    _stop, _parent = stop, os.getppid()
+    global _stop, _parent, _job
+    _stop, _parent, _job = stop, os.getppid(), job
     for signum in _INTERRUPTS:
         signal.signal(signum, signal.SIG_IGN)
 
 
-def _process_indexed(item: tuple[int, Target, Job]) -> tuple[int, FileReport]:
-    index, target, job = item
+def _process_chunk(chunk: list[tuple[int, Target]]) -> list[tuple[int, FileReport]]:
+    assert _job is not None
+    return [(index, _process_in_worker(target, _job)) for index, target in chunk]
+
+
+def _process_in_worker(target: Target, job: Job) -> FileReport:
     if _stop.value or os.getppid() != _parent:  # the batch was stopped: leave this file untouched
-        return index, FileReport(target.path, Status.FAILED, error=f"{target.path}: interrupted")
-    return index, process(target, job)
+        return FileReport(target.path, Status.FAILED, problem=Problem("IO006", "interrupted"))
+    return process(target, job)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -212,45 +294,106 @@ def _release_interrupts(held: set[int] | None) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
+# -- one file ---------------------------------------------------------------------------------
+
+
+def display_name(target: Target, job: Job) -> str:
+    """How messages name the input: its path as given; standard input as --stdin-filename says, else '-'."""
+    return (job.stdin_name or STDIN) if target.path == STDIN else target.path
+
+
+def file_settings(name: str, job: Job) -> Settings:
+    """The job's settings with this file's per-file ignores added."""
+    extra = ignored_for(name, job)
+    if not extra:
+        return job.settings
+    return dataclasses.replace(job.settings, codes=job.settings.codes.ignoring(extra))
+
+
+def ignored_for(name: str, job: Job) -> tuple[str, ...]:
+    """The codes per-file-ignores adds for the file `name` (matched from the project root)."""
+    if not job.per_file_ignores or name == STDIN:
+        return ()
+    found: list[str] = []
+    for pattern, codes in job.per_file_ignores:
+        if matches_any(name, (pattern,), job.root):
+            found.extend(code for code in codes if code not in found)
+    return tuple(found)
+
+
 def process(target: Target, job: Job) -> FileReport:
     """Upgrade one input and write the result as `job` says; never raises (but for Ctrl-C)."""
     report = _process(target, job)
+    return _settle(report, target, job)
+
+
+def _settle(report: FileReport, target: Target, job: Job) -> FileReport:
+    """An error whose code is ignored (per file too) is not reported; stale temp files are dealt with."""
+    problem = report.problem
+    if problem is not None and report.status is Status.FAILED and not _error_enabled(problem.code, target, job):
+        report = dataclasses.replace(report, status=Status.IGNORED)
     if not target.stale:
         return report
     return dataclasses.replace(report, stale=_clear_stale(target, report.written, job.clean))
 
 
+def _error_enabled(code: str, target: Target, job: Job) -> bool:
+    # E and IO codes are on unless ignored: a stand-in Code decides that without loading the registry.
+    return file_settings(display_name(target, job), job).codes.enabled(Code(code, "", "", ""))
+
+
 def _process(target: Target, job: Job) -> FileReport:
-    path = target.path
+    from upgrade_tool.errors import InputError, SelfCheckError
+    from upgrade_tool.source import out_of_memory
+
+    name = display_name(target, job)
     if target.error:
-        return FileReport(path, Status.FAILED, error=f"{path}: {target.error}")
+        return FileReport(name, Status.FAILED, problem=Problem("IO001", target.error))
     snapshot: Snapshot | None = None
     try:
         if target.copy_only:
             return _copy_as_it_is(target, job)
         snapshot = _read(target)
-        if is_binary_path(path) and path != STDIN:
-            return _process_binary(target, snapshot, job)
-        source = Source.from_bytes(snapshot.data)
-        try:
-            result = upgrade_source(source, job.settings, job.kind)
-        except InputError as exc:
-            exc.line, exc.column = source.position(exc.offset)
-            raise
-        return _write_text(target, snapshot, source, result, job)
+        settings = file_settings(name, job)
+        if _is_binary_name(name):
+            return _process_binary(target, name, snapshot, settings, job)
+        return _process_text(target, name, snapshot, settings, job)
     except FileError as exc:
-        return FileReport(path, Status.FAILED, error=f"{exc.path or path}: {exc}", bytes_before=_size(snapshot))
+        return _failed(name, Problem(exc.code, str(exc), path=exc.path), snapshot, job)
     except InputError as exc:
-        error = f"{where(path, exc.line, exc.column)}: {exc.message}"
-        failed = FileReport(path, Status.FAILED, error=error, bytes_before=_size(snapshot))
+        failed = _failed(name, Problem(exc.code, exc.message, exc.line, exc.column), snapshot, job)
     except SelfCheckError as exc:
-        failed = FileReport(path, Status.INTERNAL, error=_bug_message(path, f"self-check failed: {exc}"))
+        failed = FileReport(name, Status.INTERNAL, problem=_bug(f"self-check failed: {exc}"))
     except MemoryError:  # in a pass or the proof: the input is too big for this machine, not a bug
-        message = out_of_memory(_size(snapshot)).message
-        failed = FileReport(path, Status.FAILED, error=f"{path}: {message}", bytes_before=_size(snapshot))
+        error = out_of_memory(_size(snapshot))
+        failed = _failed(name, Problem(error.code, error.message), snapshot, job)
     except Exception as exc:  # noqa: BLE001 - a bug must not become a traceback or a half-done batch
-        failed = FileReport(path, Status.INTERNAL, error=_bug_message(path, f"{type(exc).__name__}: {exc}"))
+        failed = FileReport(name, Status.INTERNAL, problem=_bug(f"{type(exc).__name__}: {exc}"))
     return _copy_failed(failed, target, snapshot, job)
+
+
+def _is_binary_name(name: str) -> bool:
+    from upgrade_tool.binary import is_binary_path
+
+    return is_binary_path(name) and name != STDIN
+
+
+def _failed(name: str, problem: Problem, snapshot: Snapshot | None, job: Job) -> FileReport:
+    if snapshot is None:
+        return FileReport(name, Status.FAILED, problem=problem)
+    return FileReport(
+        name, Status.FAILED, problem=problem, bytes_before=snapshot.size, digest=_digest_of(snapshot, job)
+    )
+
+
+def _digest_of(snapshot: Snapshot, job: Job) -> str:
+    return _digest(snapshot.data) if job.cache_dir is not None else ""
+
+
+def _digest(data: bytes) -> str:
+    from upgrade_tool.cache import digest
+
+    return digest(data)
 
 
 def where(name: str, line: int, column: int) -> str:
@@ -314,11 +457,12 @@ def _size(snapshot: Snapshot | None) -> int:
     return snapshot.size if snapshot is not None else 0
 
 
-def _bug_message(path: str, what: str) -> str:
-    return (
-        f"{path}: internal error: {what}; nothing was written. "
+def _bug(what: str) -> Problem:
+    message = (
+        f"internal error: {what}; nothing was written. "
         "This is a bug in bn-upgrade: please report it with this input attached."
     )
+    return Problem(INTERNAL_CODE, message)
 
 
 def _read(target: Target) -> Snapshot:
@@ -330,44 +474,70 @@ def _read(target: Target) -> Snapshot:
     return read_file(target.path, follow_links=target.explicit)
 
 
-def _write_text(target: Target, snapshot: Snapshot, source: Source, result: Result, job: Job) -> FileReport:
-    preserving = job.settings.output_format is OutputFormat.PRESERVE
+def _status(outcome: Outcome) -> Status:
+    if outcome.needs_human:
+        return Status.NEEDS_HUMAN
+    return Status.UPGRADED if outcome.changed else Status.UP_TO_DATE
+
+
+def _process_text(target: Target, name: str, snapshot: Snapshot, settings: Settings, job: Job) -> FileReport:
+    from upgrade_tool import pipeline
+    from upgrade_tool.document import Kind
+    from upgrade_tool.errors import InputError
+    from upgrade_tool.outcome import from_result
+    from upgrade_tool.source import Source
+
+    source = Source.from_bytes(snapshot.data)
+    try:
+        result = pipeline.upgrade_source(source, settings, Kind(job.kind) if job.kind else None)
+    except InputError as exc:
+        exc.line, exc.column = source.position(exc.offset)
+        raise
+    preserving = settings.output_format is OutputFormat.PRESERVE
     data = source.encode(result.text) if preserving else result.text.encode("utf-8")
     diff = ""
     if job.write_back is WriteBack.DIFF and result.changed:
-        diff = unified_diff(target.path, source.text, result.text)
+        diff = unified_diff(name, source.text, result.text)
     written = _deliver(target, snapshot, [data], result.changed, job)
-    status = Status.UPGRADED if result.changed else Status.UP_TO_DATE
-    return FileReport(target.path, status, result, "", snapshot.size, len(data), diff, written)
+    outcome = from_result(result)
+    digest = _digest_of(snapshot, job)
+    return FileReport(name, _status(outcome), outcome, None, snapshot.size, len(data), diff, written, (), digest)
 
 
-def _process_binary(target: Target, snapshot: Snapshot, job: Job) -> FileReport:
+def _process_binary(target: Target, name: str, snapshot: Snapshot, settings: Settings, job: Job) -> FileReport:
     """A .caffemodel or .binaryproto: the same passes; written back in binary, weights byte for byte."""
-    if job.kind is Kind.SOLVER:
+    from upgrade_tool import binary
+    from upgrade_tool.errors import InputError
+    from upgrade_tool.outcome import from_result
+
+    if job.kind == "solver":
         raise InputError("a binary model is a net: --kind solver does not apply to it", code="E005")
-    binary = upgrade_binary(snapshot.data, job.settings)
-    pieces = list(binary.output) if binary.output is not None else [snapshot.data]
+    upgraded = binary.upgrade_binary(snapshot.data, settings)
+    pieces = list(upgraded.output) if upgraded.output is not None else [snapshot.data]
     size = sum(len(piece) for piece in pieces)
-    written = _deliver(target, snapshot, pieces, binary.changed, job)  # --diff: no text diff for a binary
-    status = Status.UPGRADED if binary.changed else Status.UP_TO_DATE
-    return FileReport(target.path, status, binary.report(), "", snapshot.size, size, "", written)
+    written = _deliver(target, snapshot, pieces, upgraded.changed, job)  # --diff: no text diff for a binary
+    outcome = from_result(upgraded.report())
+    digest = _digest_of(snapshot, job)
+    return FileReport(name, _status(outcome), outcome, None, snapshot.size, size, "", written, (), digest)
 
 
 def _copy_as_it_is(target: Target, job: Job) -> FileReport:
     """--copy-unchanged: a file of the tree that is not processed goes to the output tree as it is."""
     snapshot = _read(target)
     written = _deliver(target, snapshot, [snapshot.data], False, job)
-    return FileReport(target.path, Status.COPIED, None, "", snapshot.size, snapshot.size, "", written)
+    return FileReport(target.path, Status.COPIED, None, None, snapshot.size, snapshot.size, "", written)
 
 
 def _copy_failed(report: FileReport, target: Target, snapshot: Snapshot | None, job: Job) -> FileReport:
     """--copy-unchanged: a file that could not be upgraded is copied as it was read (its error stands)."""
     if snapshot is None or not job.copy_unchanged or job.out_dir is None or target.path == STDIN:
         return report
+    assert report.problem is not None
     try:
         written = _deliver(target, snapshot, [snapshot.data], False, job)
     except FileError as exc:
-        return dataclasses.replace(report, error=f"{report.error}; copying it unchanged failed too: {exc}")
+        message = f"{report.problem.message}; copying it unchanged failed too: {exc}"
+        return dataclasses.replace(report, problem=dataclasses.replace(report.problem, message=message))
     return dataclasses.replace(report, written=written)
 
 
@@ -417,11 +587,93 @@ def _replace_with_backup(
         raise
 
 
+def diff_name(path: str) -> str:
+    """A path as diff headers give it: no `./` prefix, so `git apply -p0` and `patch -p0` agree."""
+    if os.path.isabs(path):
+        return path
+    name = os.path.normpath(path)
+    return name.replace(os.sep, "/")
+
+
 def unified_diff(path: str, before: str, after: str) -> str:
+    name = diff_name(path)
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),
-        fromfile=f"{path}\t(original)",
-        tofile=f"{path}\t(upgraded)",
+        fromfile=f"{name}\t(original)",
+        tofile=f"{name}\t(upgraded)",
     )
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+# -- the outcome cache ------------------------------------------------------------------------
+
+
+def _open_cache(job: Job) -> Cache | None:
+    if job.cache_dir is None or job.write_back is WriteBack.OUTPUT:
+        return None  # -o and --out-dir write every output, so every file is computed
+    from pathlib import Path
+
+    from upgrade_tool.cache import Cache
+
+    return Cache(Path(job.cache_dir), job.cache_key)
+
+
+def _entry_key(digest: str, name: str, job: Job) -> str:
+    """The file's bytes, how its name routes it (binary or text), and its own per-file ignores."""
+    extension = os.path.splitext(name)[1].lower()
+    return ":".join((digest, extension, ",".join(ignored_for(name, job))))
+
+
+def _cacheable(report: FileReport) -> bool:
+    if report.status in (Status.UP_TO_DATE, Status.UPGRADED, Status.NEEDS_HUMAN):
+        return report.problem is None and report.outcome is not None
+    problem = report.problem
+    # An input error is a fact about the bytes; running out of memory (E008) is not, nor is any IO error.
+    return problem is not None and problem.path is None and problem.code.startswith("E") and problem.code != "E008"
+
+
+def _remember(cache: Cache, target: Target, report: FileReport, job: Job) -> None:
+    if not report.digest or target.path == STDIN or not _cacheable(report):
+        return
+    problem = report.problem
+    entry = {
+        "outcome": to_json(report.outcome) if report.outcome is not None else None,
+        "problem": [problem.code, problem.message, problem.line, problem.column] if problem is not None else None,
+        "bytes_after": report.bytes_after,
+    }
+    cache.put(_entry_key(report.digest, report.name, job), entry)
+
+
+def _from_cache(cache: Cache, target: Target, job: Job) -> FileReport | None:
+    """The report a cached outcome gives for `target`, where nothing needs writing; None: compute it."""
+    if target.path == STDIN or target.error or target.copy_only:
+        return None
+    try:
+        snapshot = _read(target)
+    except FileError:
+        return None  # the run reports it
+    from upgrade_tool.cache import digest
+
+    file_digest = digest(snapshot.data)
+    entry = cache.get(_entry_key(file_digest, target.path, job))
+    if entry is None:
+        return None
+    try:
+        report = _cached_report(entry, target.path, snapshot, file_digest)
+    except (KeyError, TypeError, ValueError):
+        return None  # an entry of another shape: computed again
+    if report.changed and job.write_back is not WriteBack.CHECK:
+        return None  # it must be written (or its diff made): computed again
+    return _settle(report, target, job)
+
+
+def _cached_report(entry: dict[str, Any], name: str, snapshot: Snapshot, file_digest: str) -> FileReport:
+    raw = entry["problem"]
+    if raw is not None:
+        code, message, line, column = raw
+        problem = Problem(str(code), str(message), int(line), int(column))
+        return FileReport(name, Status.FAILED, problem=problem, bytes_before=snapshot.size, digest=file_digest)
+    outcome = from_json(entry["outcome"])
+    size = int(entry["bytes_after"])
+    return FileReport(name, _status(outcome), outcome, None, snapshot.size, size, digest=file_digest)

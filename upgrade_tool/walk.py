@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +36,83 @@ class Target:
 
 @dataclass(frozen=True)
 class Selection:
+    """Which files a run takes: `include` for files found in directories, `exclude` for anything.
+
+    Exclude patterns (see `matches_any`) apply to what a walk finds; with
+    `force_exclude`, to files named on the command line too (pre-commit names
+    every file it passes). `root` is where patterns with a `/` are anchored.
+    """
+
     include: tuple[str, ...] = DEFAULT_INCLUDE
     exclude: tuple[str, ...] = ()
+    force_exclude: bool = False
+    root: str = "."
+
+
+def matches_any(
+    path: str, patterns: Sequence[str], root: str = ".", *, below: str | None = None, is_dir: bool = False
+) -> bool:
+    """Whether `path` (as given on the command line or found by a walk) matches an exclude-style pattern.
+
+    - A pattern without `/` (`build`, `*_old.prototxt`) matches the name of the
+      file or of any directory it is in: `build` excludes `build/x.prototxt`
+      and `models/build/y.prototxt`.
+    - A pattern with `/` (`ex/skip`, `models/*/old`, `/ex/skip`) matches the
+      path from `root` (the project root: the directory of the configuration
+      file, else the current directory), from its start: the file itself or a
+      directory it is in; for a file a walk found, the path from the directory
+      walked as well. A leading `./` or `/` changes nothing.
+    - A trailing `/` (`build/`) matches directories only.
+    - `*`, `?` and `[...]` are shell wildcards; `*` matches `/` too.
+
+    `below`: for a file a walk found, the directory that was walked. Inside the
+    project root a directory named on the command line that matches is skipped
+    too (as black does); outside it, only the parts below the walked directory
+    are looked at.
+    """
+    if not patterns:
+        return False
+    parts = _parts_from(path, root)
+    walked = len(_parts_from(below, root)) if below is not None else 0
+    # Inside the project root every part counts (black's way: a named directory that matches is skipped
+    # too); outside it, only the parts below the directory walked.
+    skip = 0 if _inside(path, root) else walked
+    for pattern in patterns:
+        directory_only = pattern.endswith("/")
+        cleaned = pattern.strip("/")
+        while cleaned.startswith("./"):
+            cleaned = cleaned[2:]
+        if not cleaned:
+            continue
+        anchored = "/" in cleaned or pattern.startswith("/")
+        last = len(parts) - 1 if directory_only and not is_dir else len(parts)
+        for depth in range(skip, last):
+            if not anchored:
+                candidates = [parts[depth]]
+            else:  # from the project root, and from the directory walked
+                candidates = ["/".join(parts[: depth + 1]), "/".join(parts[walked : depth + 1])]
+            if any(fnmatch.fnmatchcase(candidate, cleaned) for candidate in candidates):
+                return True
+    return False
+
+
+def _inside(path: str, root: str) -> bool:
+    absolute, top = os.path.abspath(path), os.path.abspath(root)
+    try:
+        return os.path.commonpath([absolute, top]) == top
+    except ValueError:  # another drive
+        return False
+
+
+def _parts_from(path: str, root: str) -> list[str]:
+    """`path`'s components from `root` (as given, if it lies outside `root`)."""
+    absolute, top = os.path.abspath(path), os.path.abspath(root)
+    relative = os.path.relpath(absolute, top) if os.path.splitdrive(absolute)[0] == os.path.splitdrive(top)[0] else path
+    if relative == os.curdir:
+        return []
+    if relative.startswith(os.pardir):
+        relative = os.path.normpath(path)
+    return [part for part in Path(relative).parts if part not in ("/", os.curdir)]
 
 
 @dataclass(frozen=True)
@@ -59,11 +134,12 @@ def collect(
     targets: list[Target] = []
     seen: set[str] = set()
     for path in paths:
-        found = (
-            _walk(path, selection, copy_others, skipped)
-            if os.path.isdir(path)
-            else [Target(path, os.path.basename(path), True)]
-        )
+        if os.path.isdir(path):
+            found = _walk(path, selection, copy_others, skipped)
+        elif selection.force_exclude and path != "-" and matches_any(path, selection.exclude, selection.root):
+            found = []
+        else:
+            found = [Target(path, os.path.basename(path), True)]
         for target in found:
             # A file reached twice (a link, overlapping PATHs) is processed once; a copy goes wherever asked.
             plain = target.path == "-" or target.error or target.copy_only
@@ -76,12 +152,17 @@ def collect(
 
 def _walk(root: str, selection: Selection, copy_others: bool, skip: tuple[int, int] | None) -> list[Target]:
     found = []
-    for entry in sorted(_entries_below(root, skip), key=lambda entry: entry.relative):
+
+    def excluded(relative: str, is_dir: bool = False) -> bool:
+        path = os.path.join(root, relative)
+        return matches_any(path, selection.exclude, selection.root, below=root, is_dir=is_dir)
+
+    for entry in sorted(_entries_below(root, skip, excluded), key=lambda entry: entry.relative):
         full = os.path.join(root, entry.relative) if entry.relative else root
         if entry.error:
             found.append(Target(full, entry.relative, False, error=entry.error))
             continue
-        wanted = _included(entry.relative, selection.include) and not _excluded(entry.relative, selection.exclude)
+        wanted = _included(entry.relative, selection.include) and not excluded(entry.relative)
         if wanted and entry.link:
             # Out of the tree: not ours to change. Inside: the walk meets the file under its
             # real path, where --exclude applies (a link must not bring back an excluded file).
@@ -93,11 +174,14 @@ def _walk(root: str, selection: Selection, copy_others: bool, skip: tuple[int, i
     return found
 
 
-def _entries_below(root: str, skip: tuple[int, int] | None) -> Iterator[_Entry]:
+def _entries_below(
+    root: str, skip: tuple[int, int] | None, excluded: Callable[[str, bool], bool] = lambda relative, is_dir: False
+) -> Iterator[_Entry]:
     """Files and links to files below `root`, skipping hidden entries; links to dirs not followed.
 
     FIFOs, sockets and devices are skipped: reading one could wait or run for ever.
-    A directory that cannot be listed is an entry carrying the reason.
+    A directory that cannot be listed is an entry carrying the reason; an excluded
+    directory is not entered at all.
     """
     pending = [""]
     while pending:
@@ -117,7 +201,7 @@ def _entries_below(root: str, skip: tuple[int, int] | None) -> Iterator[_Entry]:
                     if not os.path.isdir(entry.path):
                         yield _Entry(relative, link=True)
                 elif entry.is_dir(follow_symlinks=False):
-                    if skip is None or _identity(entry.path) != skip:
+                    if (skip is None or _identity(entry.path) != skip) and not excluded(relative, True):
                         pending.append(relative)
                 elif entry.is_file(follow_symlinks=False):
                     yield _Entry(relative)
@@ -149,16 +233,6 @@ def _matches(relative: str, patterns: Sequence[str]) -> bool:
 
 def _included(relative: str, include: Sequence[str]) -> bool:
     return _matches(relative, include)
-
-
-def _excluded(relative: str, exclude: Sequence[str]) -> bool:
-    if not exclude:
-        return False
-    parents = Path(relative).parents
-    directories = [pattern.rstrip("/") for pattern in exclude]  # `build/` names a directory
-    return _matches(relative, [p for p in exclude if not p.endswith("/")]) or any(
-        _matches(str(parent), directories) for parent in parents if str(parent) != "."
-    )
 
 
 def _not_text(path: str) -> bool:

@@ -236,10 +236,10 @@ def _decide(
         findings.append(Finding(code, f"{what} in its param blocks; left unchanged", where, needs_human=True))
         return Verdict.NEEDS_HUMAN
     if not settings.unsafe_fixes:
-        hint = "left unchanged (--unsafe-fixes to upgrade anyway)"
+        hint = "left unchanged"
         findings.append(Finding(code, f"{what}; {hint}", where, needs_human=True))
         return Verdict.NEEDS_HUMAN
-    findings.append(Finding("BN002", f"{what}; upgraded anyway (--unsafe-fixes)", where))
+    findings.append(Finding("BN002", f"{what}; upgraded anyway (unsafe fixes are on)", where))
     return verdict if verdict is not Verdict.NEEDS_HUMAN else _unsafe_verdict(layer.param)
 
 

@@ -52,9 +52,7 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
         return PassResult(net)
     if not _has_input_layers(net):  # a fork from before the Input layer: the fields are current there
         dialect = settings.dialect or "the schema in use"
-        what = (
-            f"{dialect}'s Caffe has no Input layer: the input fields are current for it (--target bvlc converts them)"
-        )
+        what = f"{dialect}'s Caffe has no Input layer: the input fields are current for it (target bvlc converts them)"
         return PassResult(net, findings=(Finding("IN003", what, (("input", 0),)),))
     places = _Places.of(doc.tree)
     _check_counts(net, places)

@@ -555,7 +555,7 @@ def _refuse_v1_name(doc: Document, node: Field) -> None:
     layer_type = _net(doc).DESCRIPTOR.fields_by_name["layers"].message_type
     if layer_type is not None and node.name in layer_type.fields_by_name:
         what = f"{node.name!r} inside a V0 'layer' block is not a V0 setting (a fork's?)"
-        hint = "move it out of the block by hand, or give the fork's schema with --proto"
+        hint = "move it out of the block by hand, or read it with the fork's schema"
         raise InputError(f"{what}; {hint}", node.start, "E005")
 
 

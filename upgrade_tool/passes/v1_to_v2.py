@@ -105,7 +105,7 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
     counts = {
         "layers": len(plans),
         "param blocks": sum(len(layer.param) for layer in result.layer),
-        "types mapped by --v1-type": len(resolved),
+        "types mapped by the user": len(resolved),
     }
     summary = f"converted {len(plans)} V1 layer{'s' * (len(plans) != 1)} to the current format"
     if out is not None:
@@ -125,7 +125,7 @@ def _output_schema(net: NetParameter, source: Dialect, settings: Settings) -> Sc
     if target.pre_v2:
         what = (
             f"{target.name}'s Caffe reads V1 layers only: the net is current for it and stays V1 "
-            "(--target NAME, e.g. bvlc, converts it for another runtime)"
+            "(another target, e.g. bvlc, converts it for that runtime)"
         )
         return Finding("VL005", what, (("layers", 0),))
     return target.schema()
@@ -202,7 +202,7 @@ def _new_type(
     if row is None or row.source == "none":
         dialect = settings.dialect or "bvlc"
         why = "has no row for it" if row is None else "builds no layer for it"
-        hint = f"left the net unchanged; say what it is with --v1-type {v1_type}=TypeName"
+        hint = f"left the net unchanged; say which layer type {v1_type} stands for"
         what = f"layer {name} has V1 type {v1_type}, and {dialect}'s table of V1 types {why}; {hint}"
         findings.append(Finding("VL001", what, where, needs_human=True))
         return None
