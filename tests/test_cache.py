@@ -56,6 +56,27 @@ def test_two_runs_saving_one_table_keep_both_their_entries(tmp_path: Path) -> No
     assert (merged.get(digest(b"a")), merged.get(digest(b"b"))) == ({"n": 1}, {"n": 2})
 
 
+def test_a_second_look_the_same_day_rewrites_nothing_and_an_old_entry_is_marked_used(tmp_path: Path) -> None:
+    key = fingerprint("1.0", {})
+    first = Cache(tmp_path, key)
+    first.put(digest(b"new"), {"n": 1})
+    first.put(digest(b"old"), {"n": 2})
+    first.save()
+    table = tmp_path / f"{key}.json"
+    document = json.loads(table.read_bytes())
+    document["entries"][digest(b"old")]["used"] = 0  # last used long ago
+    table.write_text(json.dumps(document))
+    before = table.stat().st_mtime_ns
+    same_day = Cache(tmp_path, key)
+    assert same_day.get(digest(b"new")) == {"n": 1}
+    same_day.save()
+    assert table.stat().st_mtime_ns == before  # nothing new to record: not rewritten
+    later = Cache(tmp_path, key)
+    assert later.get(digest(b"old")) == {"n": 2}
+    later.save()
+    assert json.loads(table.read_bytes())["entries"][digest(b"old")]["used"] > 0
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_a_cache_directory_that_cannot_be_written_is_no_error(tmp_path: Path) -> None:
     tmp_path.chmod(stat.S_IRUSR | stat.S_IXUSR)

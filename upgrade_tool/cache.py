@@ -33,6 +33,9 @@ from typing import Any
 ENVIRONMENT = "BN_UPGRADE_CACHE_DIR"
 FORMAT = 1  # bump when the stored outcome's shape changes
 MAX_ENTRIES = 100_000  # per table; the least recently used go first
+# An entry's last use is recorded to the day: a second look at an unchanged tree within a day
+# rewrites nothing, and the least recently used still go first.
+USE_RESOLUTION = 24 * 3600.0
 
 
 def default_directory() -> Path:
@@ -71,7 +74,10 @@ class Cache:
         entry = self._entries.get(file_digest)
         if entry is None:
             return None
-        self._used[file_digest] = time.time()
+        now = time.time()
+        used = entry.get("used")
+        if not isinstance(used, (int, float)) or not now - USE_RESOLUTION < used <= now:
+            self._used[file_digest] = now
         outcome = entry.get("outcome")
         return outcome if isinstance(outcome, dict) else None
 

@@ -133,6 +133,7 @@ def collect(
     skipped = _identity(skip) if skip is not None else None
     targets: list[Target] = []
     seen: set[str] = set()
+    real_directories: dict[str, str] = {}
     for path in paths:
         if os.path.isdir(path):
             found = _walk(path, selection, copy_others, skipped)
@@ -143,11 +144,22 @@ def collect(
         for target in found:
             # A file reached twice (a link, overlapping PATHs) is processed once; a copy goes wherever asked.
             plain = target.path == "-" or target.error or target.copy_only
-            key = target.path if plain else os.path.realpath(target.path)
+            key = target.path if plain else _real_path(target, real_directories)
             if key not in seen:
                 seen.add(key)
                 targets.append(target)
     return targets
+
+
+def _real_path(target: Target, directories: dict[str, str]) -> str:
+    """`os.path.realpath` of the target; a walk's files are never links, so only their directory is resolved."""
+    if target.explicit:
+        return os.path.realpath(target.path)
+    directory, name = os.path.split(target.path)
+    real = directories.get(directory)
+    if real is None:
+        real = directories[directory] = os.path.realpath(directory)
+    return os.path.join(real, name)
 
 
 def _walk(root: str, selection: Selection, copy_others: bool, skip: tuple[int, int] | None) -> list[Target]:
