@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import struct
-from fractions import Fraction
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -106,6 +105,8 @@ def read_float32(spelled: str) -> float:
     other = _float32_step(single, double > single)
     if (single + other) / 2 != double:
         return single
+    from fractions import Fraction  # rare (a tie in float32), and slow to import
+
     exact = Fraction(spelled)
     if exact == double:
         return single  # a true tie: to even, as the cast did

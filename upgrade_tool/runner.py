@@ -9,9 +9,7 @@ returns the reports in the targets' order: the same reports whatever `jobs` is.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
-import difflib
 import os
 import signal
 import sys
@@ -215,6 +213,7 @@ def _chunks(indices: Sequence[int], workers: int) -> list[list[int]]:
 
 
 def _run_pooled(targets: Sequence[Target], indices: list[int], job: Job, workers: int, done: OnDone) -> None:
+    import ctypes
     import multiprocessing
 
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
@@ -596,6 +595,8 @@ def diff_name(path: str) -> str:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
+    import difflib
+
     name = diff_name(path)
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),

@@ -10,11 +10,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from upgrade_tool import caffe_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf import descriptor_pb2
 
 
 class SchemaError(Exception):
@@ -47,6 +51,8 @@ def load_schema(proto: str | None) -> Schema:
     if not path.is_file():
         raise SchemaError(f"{proto}: no such file")
     data = path.read_bytes() if path.suffix in _DESCRIPTOR_SUFFIXES else _compile(path)
+    from google.protobuf import descriptor_pb2  # only a --proto needs it
+
     files = descriptor_pb2.FileDescriptorSet()
     try:
         files.ParseFromString(data)
