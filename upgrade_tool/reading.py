@@ -26,6 +26,7 @@ it is read with its dialect and the V1 upgrade moves it to the target's schema.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
@@ -263,6 +264,11 @@ def _forks(names: Iterable[str]) -> str:
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    return _hint(name, tuple(known))
+
+
+@functools.lru_cache(maxsize=4096)  # a fork's names recur file after file, and difflib is slow
+def _hint(name: str, known: tuple[str, ...]) -> str:
     from upgrade_tool.dialects import suggest
 
     close = suggest(name, known)

@@ -13,6 +13,7 @@ Candidates are the dialects that explain at least one key.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -29,11 +30,18 @@ def dialects_knowing(key: Key) -> tuple[str, ...]:
 
 def names_known_in(owner: str, index: Index | None = None) -> tuple[str, ...]:
     """Every field name some dialect gives the message with role name `owner` (for a did-you-mean)."""
+    return _names_in(owner, index) if index is not None else _names_in_shipped(owner)
+
+
+@functools.lru_cache(maxsize=1024)  # the same few messages, file after file
+def _names_in_shipped(owner: str) -> tuple[str, ...]:
+    return _names_in(owner, load_index())
+
+
+def _names_in(owner: str, index: Index) -> tuple[str, ...]:
     prefix = owner + "\t"
     return tuple(
-        flat[len(prefix) :]
-        for flat in (index or load_index()).masks
-        if flat.startswith(prefix) and "\t" not in flat[len(prefix) :]
+        flat[len(prefix) :] for flat in index.masks if flat.startswith(prefix) and "\t" not in flat[len(prefix) :]
     )
 
 
