@@ -31,13 +31,12 @@ from dataclasses import dataclass
 from typing import cast
 
 from google.protobuf.descriptor import Descriptor
-from google.protobuf.message import Message
 
-from upgrade_tool.binder import Unknown, bind
+from upgrade_tool.binder import bind
 from upgrade_tool.codes import Code, Level
 from upgrade_tool.document import Document, Kind, message_at
 from upgrade_tool.errors import InputError
-from upgrade_tool.reader import Field, parse_tree
+from upgrade_tool.reader import Field, clip, parse_tree
 from upgrade_tool.schema import BVLC, Schema, load_schema
 from upgrade_tool.settings import OutputFormat, Settings
 
@@ -177,19 +176,15 @@ def _detect(text: str, tree: list[Field], kind: Kind, bvlc_doc: Document, *, str
             continue  # the names fit, the values or nesting do not: the next one
         return Reading(doc, kind, schema, candidate.dialect, detection.reason, True)
     name, schema, doc = BVLC_NAME, BVLC, bvlc_doc
-    detection_note = ""
     if detection.best is not None:
         closest = get_dialect(detection.best.dialect)
-        try:
-            doc = _bind(text, tree, kind, closest.schema(), strict=False)
-            name, schema = closest.name, closest.schema()
-        except InputError as refused:  # its names fit better, its values do not: BVLC's reading it is
-            detection_note = f"{closest.name}'s schema refuses it ({refused.message})"
+        # A value its schema refuses (a sign, a word for a bool, a field given twice, a required field
+        # missing) is an error, as it is in BVLC's fields: reading on with BVLC's schema would hide it.
+        doc = _bind(text, tree, kind, closest.schema(), strict=False)
+        name, schema = closest.name, closest.schema()
     if strict:
         _bind(text, tree, kind, schema, strict=True)  # raises the error of the first name it does not know
     reason = f"no dialect reads it all ({detection.reason}); read with {name}, keeping what it does not know"
-    if detection_note:
-        reason += f"; {detection_note}"
     return Reading(doc, kind, schema, name, reason, False, _kept(doc, text, name))
 
 
@@ -272,17 +267,24 @@ def _did_you_mean(name: str, known: Iterable[str]) -> str:
 def _unknown_field_error(text: str, tree: list[Field], kind: Kind, schema: Schema, error: InputError) -> InputError:
     """The strict reader's unknown-field error, with the closest name the schema has there."""
     message = schema.net() if kind is Kind.NET else schema.solver()
-    unknown = _first_unknown(text, tree, message)
-    if unknown is None:
+    found = _unknown_at(tree, cast(Descriptor, message.DESCRIPTOR), error.offset)
+    if found is None:
         return error
-    owner = cast(Descriptor, message_at(message, unknown.owner).DESCRIPTOR)
-    hint = _did_you_mean(unknown.node.name, owner.fields_by_name)
-    return InputError(f"unknown field {unknown.node.name!r} in {owner.full_name}{hint}", unknown.node.start, "E002")
+    owner, node = found
+    hint = _did_you_mean(node.name, owner.fields_by_name)
+    return InputError(f"unknown field {clip(node.name)!r} in {owner.full_name}{hint}", node.start, "E002")
 
 
-def _first_unknown(text: str, tree: list[Field], message: Message) -> Unknown | None:
-    try:
-        bound = bind(tree, message, text, strict=False)
-    except InputError:
-        return None
-    return bound.unknown[0] if bound.unknown else None
+def _unknown_at(tree: list[Field], root: Descriptor, offset: int) -> tuple[Descriptor, Field] | None:
+    """The field starting at `offset` that its message does not have, and that message (no recursion)."""
+    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
+    while pending:
+        owner, nodes = pending.pop()
+        for node in nodes:
+            field = owner.fields_by_name.get(node.name)
+            if field is None:
+                if node.start == offset:
+                    return owner, node
+            elif node.children and field.message_type is not None and node.start <= offset < node.end:
+                pending.append((field.message_type, node.children))
+    return None
