@@ -7,7 +7,7 @@ preserving format. Without `# output` the input must come out unchanged.
     # dialect: ssd               the dialect the file must be read as
     # options: target=bvlc fix   upgrade_text options (`name=value`, or a flag)
     # findings: DL002 BN006      the codes reported, in order (every code selected)
-    # says: did you mean ...     a text some finding's message holds (repeatable)
+    # says: did you mean ...     a text some finding's message or change's summary holds (repeatable)
     # error: E003                the input is refused with this code (`says`: its message holds it)
 
 Every output must then read back with protobuf's own text parser in the schema
@@ -86,8 +86,9 @@ def test_dialect_case(path: Path) -> None:
     result = upgrade_text(case.before, select=["ALL"], **case.options)
     assert result.dialect == case.dialect, result.dialect_reason
     assert tuple(f.code for f in result.findings) == case.findings, [f.message for f in result.findings]
+    said = [f.message for f in result.findings] + [c.summary for c in result.changes]
     for text in case.says:
-        assert any(text in f.message for f in result.findings), (text, [f.message for f in result.findings])
+        assert any(text in message for message in said), (text, said)
     assert result.text == (case.after if case.after is not None else case.before)
     assert result.changed == (case.after is not None)
     again = upgrade_text(result.text, select=["ALL"], **case.options)
