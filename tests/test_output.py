@@ -169,6 +169,11 @@ def test_ignoring_a_needs_human_finding_changes_the_exit_code(tmp_path: Path) ->
         pytest.param(("--dialect", "ssdd"), "unknown dialect 'ssdd' (did you mean 'ssd'?)", id="an unknown dialect"),
         pytest.param(("--target", "nvidia"), "unknown dialect 'nvidia'", id="an unknown target"),
         pytest.param(("--explain", "BN999"), "no code 'BN999'", id="an unknown code to explain"),
+        pytest.param(
+            ("--dialect", "ssd", "--proto", str(REPO / "upgrade_tool" / "dialects" / "data" / "ssd.pb")),
+            "--dialect and --proto both name the schema to read with; give one",
+            id="two schemas to read with",
+        ),
     ],
 )
 def test_a_bad_name_is_one_line_and_exit_2(net: Path, args: tuple[str, ...], words: str) -> None:
@@ -337,6 +342,8 @@ def test_the_api_raises_documented_errors_exported_from_the_package() -> None:
         upgrade_text('name: "n"\n', dialect="ssdd")
     with pytest.raises(TypeError, match="decode UTF-8"):
         upgrade_text(b'name: "n"\n')  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dialect and proto both name the schema to read with"):
+        upgrade_text('name: "n"\n', dialect="ssd", proto=str(REPO / "upgrade_tool" / "dialects" / "data" / "ssd.pb"))
 
 
 @pytest.mark.parametrize("code", [c for c in all_codes() if c.before], ids=lambda c: c.code)

@@ -58,6 +58,8 @@ def upgrade_text(
             fix,
             DEFAULT if select is None and not ignore else CodeSelection(_opt(select), (), normalise(ignore)),
         )
+    if settings.dialect is not None and settings.proto is not None:
+        raise ValueError("dialect and proto both name the schema to read with; give one")
     load_schema(settings.proto)  # a bad `proto` is a SchemaError here, not an error inside the pipeline
     bom = text.startswith("\ufeff")
     source = Source(text[1:] if bom else text, bom)
