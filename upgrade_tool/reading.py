@@ -271,7 +271,10 @@ def _unknown_field_error(text: str, tree: list[Field], kind: Kind, schema: Schem
     if found is None:
         return error
     owner, node = found
-    hint = _did_you_mean(node.name, owner.fields_by_name)
+    from upgrade_tool.dialects import dialects_knowing, role_name
+
+    knowing = dialects_knowing((role_name(owner), node.name))  # a field of other forks: not a typo
+    hint = f" (known to {_forks(knowing)})" if knowing else _did_you_mean(node.name, owner.fields_by_name)
     return InputError(f"unknown field {clip(node.name)!r} in {owner.full_name}{hint}", node.start, "E002")
 
 
