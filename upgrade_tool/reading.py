@@ -151,6 +151,8 @@ def _bind(text: str, tree: list[Field], kind: Kind, schema: Schema, *, strict: b
     except InputError as exc:
         if strict and exc.message.startswith("unknown field"):
             raise _unknown_field_error(text, tree, kind, schema, exc) from None
+        if exc.message.startswith("unknown value"):
+            exc.message += _value_meant(tree, cast(Descriptor, message.DESCRIPTOR), exc.offset, text)
         raise
     return Document(text, tree, bound.message, bound.unknown)
 
@@ -195,7 +197,7 @@ def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int],
     DL002 too: a typo inside a fork's message is found even when no dialect
     reads the whole file.
     """
-    from upgrade_tool.dialects import describe, dialects_knowing, names_known_in, node_keys, role_name
+    from upgrade_tool.dialects import describe, dialects_knowing, names_known_in, node_keys, role_name, values_known_in
 
     found: dict[tuple[str, ...], tuple[str, str, int]] = {}
     times: dict[tuple[str, ...], int] = {}
@@ -214,6 +216,8 @@ def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int],
         if not knowing:
             names = [*owner.fields_by_name, *names_known_in(role_name(owner))]
             hint = _did_you_mean(item.node.name, names) if len(key) == 2 else ""
+            if len(key) == 3 and key[2] != "[]":  # an enum value: the closest one some dialect has there
+                hint = _did_you_mean(key[2], values_known_in(key[0], key[1]))
             said = key[1] if len(key) == 2 else f"{key[1]}: {key[2]}"
             message = f"no known Caffe dialect has {said!r} in {owner.name}{hint}; kept as written"
             note(key, "DL002", message, item.node.start)
@@ -276,6 +280,26 @@ def _unknown_field_error(text: str, tree: list[Field], kind: Kind, schema: Schem
     knowing = dialects_knowing((role_name(owner), node.name))  # a field of other forks: not a typo
     hint = f" (known to {_forks(knowing)})" if knowing else _did_you_mean(node.name, owner.fields_by_name)
     return InputError(f"unknown field {clip(node.name)!r} in {owner.full_name}{hint}", node.start, "E002")
+
+
+def _value_meant(tree: list[Field], root: Descriptor, offset: int, text: str) -> str:
+    """`; did you mean 'MAX'?` for the enum value written at `offset`, if its enum has a close name."""
+    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
+    while pending:
+        owner, nodes = pending.pop()
+        for node in nodes:
+            if not node.start <= offset < node.end:
+                continue
+            field = owner.fields_by_name.get(node.name)
+            if field is None:
+                return ""
+            if node.children and field.message_type is not None:
+                pending.append((field.message_type, node.children))
+            elif field.enum_type is not None:
+                for scalar in node.values or ():
+                    if scalar.start == offset:
+                        return _did_you_mean(text[scalar.token : scalar.end], field.enum_type.values_by_name)
+    return ""
 
 
 def _unknown_at(tree: list[Field], root: Descriptor, offset: int) -> tuple[Descriptor, Field] | None:
