@@ -386,3 +386,13 @@ def test_an_interrupted_run_lists_the_files_it_wrote(tmp_path: Path, monkeypatch
         "  written before the interrupt: a.prototxt",
     ]
     assert (tmp_path / "b.prototxt").read_text() == LEGACY
+
+
+def test_a_typo_read_with_a_given_proto_is_not_told_to_give_a_proto(tmp_path: Path) -> None:
+    (tmp_path / "n.prototxt").write_text('layer { name: "c" type: "Convolution" convolution_param { num_ouput: 1 } }\n')
+    proto = str(REPO / "upgrade_tool" / "dialects" / "data" / "ssd.pb")
+    plain = run("--check", "n.prototxt", cwd=tmp_path)
+    assert plain.returncode == 1 and "(a fork's schema with --proto makes it known)" in plain.stderr
+    given = run("--check", "--proto", proto, "n.prototxt", cwd=tmp_path)
+    assert given.returncode == 1 and "did you mean 'num_output'?" in given.stderr
+    assert "--proto" not in given.stderr
