@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import pytest
 from google.protobuf import text_format
 
-from upgrade_tool import InputError, upgrade_text
+from upgrade_tool import InputError, check_idempotent, upgrade_text
 from upgrade_tool.dialects import get_dialect
 
 CASES = Path(__file__).resolve().parent / "dialect_cases"
@@ -96,3 +96,11 @@ def test_dialect_case(path: Path) -> None:
     if not result.unknown_fields:
         schema = get_dialect(result.target if case.after is not None else result.dialect).schema()
         text_format.Parse(result.text, schema.net())
+
+
+@pytest.mark.parametrize("path", case_files())
+def test_check_idempotent_takes_the_cases_dialect_and_target(path: Path) -> None:
+    case = read_case(path)
+    options = {name: case.options[name] for name in ("dialect", "target") if name in case.options}
+    if case.error is None:
+        check_idempotent(case.before, **options)
