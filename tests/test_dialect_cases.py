@@ -91,6 +91,8 @@ def test_dialect_case(path: Path) -> None:
         assert any(text in message for message in said), (text, said)
     assert result.text == (case.after if case.after is not None else case.before)
     assert result.changed == (case.after is not None)
+    by_default = upgrade_text(case.before, **case.options)  # what needs a human is on by default
+    assert [f.code for f in by_default.findings if f.needs_human] == [f.code for f in result.findings if f.needs_human]
     again = upgrade_text(result.text, select=["ALL"], **case.options)
     assert not again.changed and again.text == result.text
     if not result.unknown_fields:

@@ -18,8 +18,9 @@ text it does not know).
 
 `--target NAME`, for another runtime than the file's own, reads the file with
 the target's schema instead (after telling its dialect), keeping what the
-target does not know as written and reporting it (DL001): the net is upgraded
-for the target, and what has no place there is listed. A file of a fork from
+target does not know as written and reporting it (DL003, which needs a human:
+the target's Caffe would refuse it): the net is upgraded for the target, and
+what has no place there is listed. A file of a fork from
 before V2 layers is the exception: its V1 layers are the fork's own message, so
 it is read with its dialect and the V1 upgrade moves it to the target's schema.
 """
@@ -63,6 +64,18 @@ CODES = (
         "likely misspelt (the message names the closest known one): Caffe would refuse the file. If it is a "
         "field of a fork bn-upgrade does not ship, give that fork's `caffe.proto` with `--proto`.",
         'layer {\n  name: "conv1"\n  type: "Convolution"\n  convolution_param { num_ouput: 16 }\n}\n',
+        level=Level.ERROR,
+        needs_human=True,
+    ),
+    Code(
+        "DL003",
+        "unknown-to-target",
+        "a field or value the target runtime does not know, kept as written: its Caffe would refuse the net",
+        "With `--target`, the net is upgraded for another runtime than the one it was written for, and read "
+        "with that runtime's schema. A fork's field the target has no place for (R-FCN's `psroi_pooling_param` "
+        "for current Caffe, say) is kept exactly as written, but the target's Caffe would refuse the file: "
+        "port the layer to the target (its `caffe.proto` and code), or replace it, before running the net "
+        "there.",
         level=Level.ERROR,
         needs_human=True,
     ),
@@ -115,7 +128,7 @@ def _read_for(text: str, written: Reading, schema: Schema, target: str, settings
     tree = written.doc.tree or []
     doc = _bind(text, tree, written.kind, schema, strict=strict)
     reason = f"{written.reason}; read for target {target}"
-    findings = _kept(doc, text, target) if doc.unknown else ()
+    findings = _kept(doc, text, target, for_target=True) if doc.unknown else ()
     return Reading(doc, written.kind, schema, target, reason, not doc.unknown, findings, written.dialect)
 
 
@@ -190,12 +203,13 @@ def _detect(text: str, tree: list[Field], kind: Kind, bvlc_doc: Document, *, str
     return Reading(doc, kind, schema, name, reason, False, _kept(doc, text, name))
 
 
-def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int], ...]:
+def _kept(doc: Document, text: str, dialect: str, *, for_target: bool = False) -> tuple[tuple[str, str, int], ...]:
     """DL001 / DL002 for each distinct name the reading left aside, at its first place.
 
     Inside a kept field some fork knows, the names no dialect knows there are
     DL002 too: a typo inside a fork's message is found even when no dialect
-    reads the whole file.
+    reads the whole file. `for_target`: `dialect` is the runtime named with
+    `--target`, which would refuse what it does not know (DL003, not DL001).
     """
     from upgrade_tool.dialects import describe, dialects_knowing, names_known_in, node_keys, role_name, values_known_in
 
@@ -222,12 +236,12 @@ def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int],
             message = f"no known Caffe dialect has {said!r} in {owner.name}{hint}; kept as written"
             note(key, "DL002", message, item.node.start)
             continue
-        note(
-            key,
-            "DL001",
-            f"kept {what!r} as written: {dialect} does not know it ({_forks(knowing)} do)",
-            item.node.start,
-        )
+        if for_target:
+            said = f"kept {what!r} as written: target {dialect} does not know it ({_forks(knowing)} do)"
+            note(key, "DL003", f"{said}; its Caffe would refuse the net", item.node.start)
+        else:
+            said = f"kept {what!r} as written: {dialect} does not know it ({_forks(knowing)} do)"
+            note(key, "DL001", said, item.node.start)
         for inner, node in _unknown_inside(role_name(owner), item.node):
             hint = _did_you_mean(node.name, names_known_in(inner))
             message = f"no known Caffe dialect has {node.name!r} in {inner.rpartition('.')[2]}{hint}; kept as written"
