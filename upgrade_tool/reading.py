@@ -236,11 +236,12 @@ def _kept(doc: Document, text: str, dialect: str, *, for_target: bool = False) -
             message = f"no known Caffe dialect has {said!r} in {owner.name}{hint}; kept as written"
             note(key, "DL002", message, item.node.start)
             continue
+        they = f"{_forks(knowing)} {'does' if len(knowing) == 1 else 'do'}"
         if for_target:
-            said = f"kept {what!r} as written: target {dialect} does not know it ({_forks(knowing)} do)"
+            said = f"kept {what!r} as written: target {dialect} does not know it ({they})"
             note(key, "DL003", f"{said}; its Caffe would refuse the net", item.node.start)
         else:
-            said = f"kept {what!r} as written: {dialect} does not know it ({_forks(knowing)} do)"
+            said = f"kept {what!r} as written: {dialect} does not know it ({they})"
             note(key, "DL001", said, item.node.start)
         for inner, node in _unknown_inside(role_name(owner), item.node):
             hint = _did_you_mean(node.name, names_known_in(inner))
