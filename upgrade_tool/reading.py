@@ -195,7 +195,11 @@ def _detect(text: str, tree: list[Field], kind: Kind, bvlc_doc: Document, *, str
         closest = get_dialect(detection.best.dialect)
         # A value its schema refuses (a sign, a word for a bool, a field given twice, a required field
         # missing) is an error, as it is in BVLC's fields: reading on with BVLC's schema would hide it.
-        doc = _bind(text, tree, kind, closest.schema(), strict=False)
+        try:
+            doc = _bind(text, tree, kind, closest.schema(), strict=False)
+        except InputError as refused:
+            root = closest.schema().net if kind is Kind.NET else closest.schema().solver
+            raise _misspelt_required(tree, cast(Descriptor, root.DESCRIPTOR), refused) from None
         name, schema = closest.name, closest.schema()
     if strict:
         _bind(text, tree, kind, schema, strict=True)  # raises the error of the first name it does not know
@@ -315,6 +319,32 @@ def _value_meant(tree: list[Field], root: Descriptor, offset: int, text: str) ->
                     if scalar.start == offset:
                         return _did_you_mean(text[scalar.token : scalar.end], field.enum_type.values_by_name)
     return ""
+
+
+def _misspelt_required(tree: list[Field], root: Descriptor, refused: InputError) -> InputError:
+    """For a required field missing beside an unknown one of a close name, the error at that name."""
+    if not refused.message.startswith("required field"):
+        return refused
+    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
+    while pending:
+        owner, nodes = pending.pop()
+        for node in nodes:
+            field = owner.fields_by_name.get(node.name)
+            if field is None or field.message_type is None or not node.children:
+                continue
+            if node.start != refused.offset:
+                pending.append((field.message_type, node.children))
+                continue
+            inner: Descriptor = field.message_type
+            given = {child.name for child in node.children}
+            missing = [f.name for f in inner.fields if f.is_required and f.name not in given]
+            for child in node.children:
+                hint = _did_you_mean(child.name, missing) if child.name not in inner.fields_by_name else ""
+                if hint:
+                    return InputError(
+                        f"unknown field {clip(child.name)!r} in {inner.full_name}{hint}", child.start, "E002"
+                    )
+    return refused
 
 
 def _unknown_at(tree: list[Field], root: Descriptor, offset: int) -> tuple[Descriptor, Field] | None:
