@@ -147,6 +147,9 @@ def main(argv: list[str]) -> int:
 
         print(markdown_table())
         return 0
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print(__doc__.split("\n\n")[1], file=sys.stderr)  # the usage lines
+        return 0 if argv in (["-h"], ["--help"]) else 2
     schema_dir = Path(argv[0]) if argv else DEFAULT_SCHEMA_DIR
     changes = write(build(schema_dir))
     print("\n".join(changes) if changes else f"{OUT_DIR.relative_to(REPO)} is up to date")

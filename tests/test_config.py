@@ -211,9 +211,9 @@ def test_force_exclude_applies_to_files_named_on_the_command_line(tmp_path: Path
     assert named.returncode == 1 and "vendor/a.prototxt: would upgrade" in named.stderr
 
 
-MIXED_FORKS = (  # SSD's permute_param and R-FCN's psroi_pooling_param: no one dialect reads both
+MIXED_FORKS = (  # SSD's permute_param and DeepLab's interp_param: no one dialect reads both
     'layer { name: "p" type: "Permute" bottom: "x" top: "y" permute_param { order: 0 } }\n'
-    'layer { name: "r" type: "PSROIPooling" bottom: "y" top: "z" psroi_pooling_param { output_dim: 2 } }\n'
+    'layer { name: "r" type: "Interp" bottom: "y" top: "z" interp_param { zoom_factor: 2 } }\n'
 )
 
 
@@ -222,7 +222,7 @@ def test_kept_fork_fields_are_silent_by_default_and_shown_when_selected(tmp_path
     plain = run("--check", "n.prototxt", cwd=root)
     assert plain.returncode == 0 and plain.stderr == ""
     verbose = run("--check", "-v", "n.prototxt", cwd=root)
-    kept = "n.prototxt: kept 2 fields the schema does not know, as written: permute_param, psroi_pooling_param"
+    kept = "n.prototxt: kept 1 field the schema does not know, as written: permute_param"
     assert kept in verbose.stderr.splitlines()
     selected = run("--check", "--extend-select", "DL001", "n.prototxt", cwd=root)
     assert selected.returncode == 0

@@ -7,7 +7,8 @@ preserving format. Without `# output` the input must come out unchanged.
     # dialect: ssd               the dialect the file must be read as
     # options: target=bvlc fix   upgrade_text options (`name=value`, or a flag)
     # findings: DL002 BN006      the codes reported, in order (every code selected)
-    # says: did you mean ...     a text some finding's message holds (repeatable)
+    # says: did you mean ...     a text some finding's message or change's summary holds (repeatable)
+    # error: E003                the input is refused with this code (`says`: its message holds it)
 
 Every output must then read back with protobuf's own text parser in the schema
 of the runtime it is for (an oracle independent of bn-upgrade's reader) where
@@ -22,7 +23,7 @@ from typing import Any, NamedTuple
 import pytest
 from google.protobuf import text_format
 
-from upgrade_tool import upgrade_text
+from upgrade_tool import InputError, check_idempotent, upgrade_text
 from upgrade_tool.dialects import get_dialect
 
 CASES = Path(__file__).resolve().parent / "dialect_cases"
@@ -34,6 +35,7 @@ class Case(NamedTuple):
     options: dict[str, Any]
     findings: tuple[str, ...]
     says: tuple[str, ...]
+    error: str | None
     before: str
     after: str | None
 
@@ -54,6 +56,7 @@ def read_case(path: Path) -> Case:
         options,
         tuple(" ".join(header.get("findings", [])).split()),
         tuple(header.get("says", [])),
+        header.get("error", [None])[0],
         before,
         after if marker else None,
     )
@@ -74,15 +77,32 @@ def test_the_dialects_the_issue_names_have_cases() -> None:
 @pytest.mark.parametrize("path", case_files())
 def test_dialect_case(path: Path) -> None:
     case = read_case(path)
+    if case.error is not None:
+        with pytest.raises(InputError) as refused:
+            upgrade_text(case.before, select=["ALL"], **case.options)
+        assert refused.value.code == case.error, refused.value.message
+        assert all(text in refused.value.message for text in case.says), refused.value.message
+        return
     result = upgrade_text(case.before, select=["ALL"], **case.options)
     assert result.dialect == case.dialect, result.dialect_reason
     assert tuple(f.code for f in result.findings) == case.findings, [f.message for f in result.findings]
+    said = [f.message for f in result.findings] + [c.summary for c in result.changes]
     for text in case.says:
-        assert any(text in f.message for f in result.findings), (text, [f.message for f in result.findings])
+        assert any(text in message for message in said), (text, said)
     assert result.text == (case.after if case.after is not None else case.before)
     assert result.changed == (case.after is not None)
+    by_default = upgrade_text(case.before, **case.options)  # what needs a human is on by default
+    assert [f.code for f in by_default.findings if f.needs_human] == [f.code for f in result.findings if f.needs_human]
     again = upgrade_text(result.text, select=["ALL"], **case.options)
     assert not again.changed and again.text == result.text
     if not result.unknown_fields:
         schema = get_dialect(result.target if case.after is not None else result.dialect).schema()
         text_format.Parse(result.text, schema.net())
+
+
+@pytest.mark.parametrize("path", case_files())
+def test_check_idempotent_takes_the_cases_dialect_and_target(path: Path) -> None:
+    case = read_case(path)
+    options = {name: case.options[name] for name in ("dialect", "target") if name in case.options}
+    if case.error is None:
+        check_idempotent(case.before, **options)

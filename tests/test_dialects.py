@@ -548,6 +548,14 @@ def load_build_script() -> ModuleType:
     return module
 
 
+@pytest.mark.parametrize(("argv", "code"), [(["--help"], 0), (["--bogus"], 2), (["a", "b"], 2)])
+def test_the_build_script_prints_its_usage_for_an_option_it_does_not_take(
+    argv: list[str], code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert load_build_script().main(argv) == code
+    assert "python proto/build_dialects.py --readme" in capsys.readouterr().err
+
+
 @needs_facts
 def test_the_shipped_data_is_what_the_build_script_makes_from_the_facts() -> None:
     built: dict[str, bytes] = load_build_script().build(FACTS)

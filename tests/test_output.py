@@ -169,6 +169,11 @@ def test_ignoring_a_needs_human_finding_changes_the_exit_code(tmp_path: Path) ->
         pytest.param(("--dialect", "ssdd"), "unknown dialect 'ssdd' (did you mean 'ssd'?)", id="an unknown dialect"),
         pytest.param(("--target", "nvidia"), "unknown dialect 'nvidia'", id="an unknown target"),
         pytest.param(("--explain", "BN999"), "no code 'BN999'", id="an unknown code to explain"),
+        pytest.param(
+            ("--dialect", "ssd", "--proto", str(REPO / "upgrade_tool" / "dialects" / "data" / "ssd.pb")),
+            "--dialect and --proto both name the schema to read with; give one",
+            id="two schemas to read with",
+        ),
     ],
 )
 def test_a_bad_name_is_one_line_and_exit_2(net: Path, args: tuple[str, ...], words: str) -> None:
@@ -337,6 +342,8 @@ def test_the_api_raises_documented_errors_exported_from_the_package() -> None:
         upgrade_text('name: "n"\n', dialect="ssdd")
     with pytest.raises(TypeError, match="decode UTF-8"):
         upgrade_text(b'name: "n"\n')  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dialect and proto both name the schema to read with"):
+        upgrade_text('name: "n"\n', dialect="ssd", proto=str(REPO / "upgrade_tool" / "dialects" / "data" / "ssd.pb"))
 
 
 @pytest.mark.parametrize("code", [c for c in all_codes() if c.before], ids=lambda c: c.code)
@@ -379,3 +386,13 @@ def test_an_interrupted_run_lists_the_files_it_wrote(tmp_path: Path, monkeypatch
         "  written before the interrupt: a.prototxt",
     ]
     assert (tmp_path / "b.prototxt").read_text() == LEGACY
+
+
+def test_a_typo_read_with_a_given_proto_is_not_told_to_give_a_proto(tmp_path: Path) -> None:
+    (tmp_path / "n.prototxt").write_text('layer { name: "c" type: "Convolution" convolution_param { num_ouput: 1 } }\n')
+    proto = str(REPO / "upgrade_tool" / "dialects" / "data" / "ssd.pb")
+    plain = run("--check", "n.prototxt", cwd=tmp_path)
+    assert plain.returncode == 1 and "(a fork's schema with --proto makes it known)" in plain.stderr
+    given = run("--check", "--proto", proto, "n.prototxt", cwd=tmp_path)
+    assert given.returncode == 1 and "did you mean 'num_output'?" in given.stderr
+    assert "--proto" not in given.stderr

@@ -113,7 +113,8 @@ def test_every_rule_one_or_two_corpus_file_is_upgraded_for_a_runtime_that_masks_
         if moved.changed:
             for_bvlc += 1
         else:
-            assert {finding.code for finding in moved.findings} == {"BN004"}, name
+            moved_codes = {finding.code for finding in moved.findings}  # DL003: Intel's fields bvlc lacks
+            assert "BN004" in moved_codes and moved_codes <= {"BN004", "DL003"}, name
             left.append(name)
     assert for_own + kept_for_own >= 86, (for_own, kept_for_own)
     assert for_bvlc >= 88, f"only {for_bvlc} files upgraded for bvlc"

@@ -58,6 +58,8 @@ def upgrade_text(
             fix,
             DEFAULT if select is None and not ignore else CodeSelection(_opt(select), (), normalise(ignore)),
         )
+    if settings.dialect is not None and settings.proto is not None:
+        raise ValueError("dialect and proto both name the schema to read with; give one")
     load_schema(settings.proto)  # a bad `proto` is a SchemaError here, not an error inside the pipeline
     bom = text.startswith("\ufeff")
     source = Source(text[1:] if bom else text, bom)
@@ -76,15 +78,21 @@ def _opt(select: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def check_idempotent(
-    text: str, *, bn_style: BnStyleName = "strip", output_format: OutputFormatName = "preserve"
+    text: str,
+    *,
+    bn_style: BnStyleName = "strip",
+    output_format: OutputFormatName = "preserve",
+    dialect: str | None = None,
+    target: str | None = None,
 ) -> None:
     """Raise `SelfCheckError` unless upgrading `text` is stable.
 
-    Upgrades `text`, then upgrades the output once more: the second run must
-    change nothing and reproduce the output byte for byte, and the output must
-    parse back to the upgraded message.
+    Upgrades `text`, then upgrades the output once more with the same options
+    (`dialect` and `target` as for `upgrade_text`): the second run must change
+    nothing and reproduce the output byte for byte, and the output must parse
+    back to the upgraded message.
     """
-    first = upgrade_text(text, bn_style=bn_style, output_format=output_format)
-    second = upgrade_text(first.text, bn_style=bn_style, output_format=output_format)
+    first = upgrade_text(text, bn_style=bn_style, output_format=output_format, dialect=dialect, target=target)
+    second = upgrade_text(first.text, bn_style=bn_style, output_format=output_format, dialect=dialect, target=target)
     if second.changed or second.text != first.text:
         raise SelfCheckError("a second run changes the output")

@@ -538,6 +538,8 @@ def _refuse_bad_combinations(paths: Sequence[str], opts: dict[str, Any]) -> None
         raise click.UsageError("--out-dir cannot take '-' (standard input)")
     if opts["stdin_filename"] is not None and STDIN not in paths:
         raise click.UsageError("--stdin-filename names standard input: give '-' as a path too")
+    if opts["dialect"] is not None and opts["proto"] is not None:
+        raise click.UsageError("--dialect and --proto both name the schema to read with; give one")
     writers = _stdout_writers(paths, opts)
     if len(writers) > 1:
         raise click.UsageError(f"{writers[0]} and {writers[1]} would both write to standard output; choose one")

@@ -129,7 +129,7 @@ def for_file(settings: Settings, reading: Reading) -> Settings:
     """The settings one file is upgraded with: its dialect and its target resolved."""
     dialect = None if reading.dialect == PROTO_NAME else reading.dialect
     target = settings.target or dialect or "bvlc"
-    return dataclasses.replace(settings, dialect=dialect, target=target)
+    return dataclasses.replace(settings, dialect=dialect, target=target, written_for=reading.written_for or None)
 
 
 def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None) -> Result:

@@ -18,8 +18,9 @@ text it does not know).
 
 `--target NAME`, for another runtime than the file's own, reads the file with
 the target's schema instead (after telling its dialect), keeping what the
-target does not know as written and reporting it (DL001): the net is upgraded
-for the target, and what has no place there is listed. A file of a fork from
+target does not know as written and reporting it (DL003, which needs a human:
+the target's Caffe would refuse it): the net is upgraded for the target, and
+what has no place there is listed. A file of a fork from
 before V2 layers is the exception: its V1 layers are the fork's own message, so
 it is read with its dialect and the V1 upgrade moves it to the target's schema.
 """
@@ -32,13 +33,12 @@ from dataclasses import dataclass
 from typing import cast
 
 from google.protobuf.descriptor import Descriptor
-from google.protobuf.message import Message
 
-from upgrade_tool.binder import Unknown, bind
+from upgrade_tool.binder import bind
 from upgrade_tool.codes import Code, Level
 from upgrade_tool.document import Document, Kind, message_at
 from upgrade_tool.errors import InputError
-from upgrade_tool.reader import Field, parse_tree
+from upgrade_tool.reader import Field, clip, parse_tree
 from upgrade_tool.schema import BVLC, Schema, load_schema
 from upgrade_tool.settings import OutputFormat, Settings
 
@@ -65,6 +65,18 @@ CODES = (
         "likely misspelt (the message names the closest known one): Caffe would refuse the file. If it is a "
         "field of a fork bn-upgrade does not ship, give that fork's `caffe.proto` with `--proto`.",
         'layer {\n  name: "conv1"\n  type: "Convolution"\n  convolution_param { num_ouput: 16 }\n}\n',
+        level=Level.ERROR,
+        needs_human=True,
+    ),
+    Code(
+        "DL003",
+        "unknown-to-target",
+        "a field or value the target runtime does not know, kept as written: its Caffe would refuse the net",
+        "With `--target`, the net is upgraded for another runtime than the one it was written for, and read "
+        "with that runtime's schema. A fork's field the target has no place for (R-FCN's `psroi_pooling_param` "
+        "for current Caffe, say) is kept exactly as written, but the target's Caffe would refuse the file: "
+        "port the layer to the target (its `caffe.proto` and code), or replace it, before running the net "
+        "there.",
         level=Level.ERROR,
         needs_human=True,
     ),
@@ -117,7 +129,7 @@ def _read_for(text: str, written: Reading, schema: Schema, target: str, settings
     tree = written.doc.tree or []
     doc = _bind(text, tree, written.kind, schema, strict=strict)
     reason = f"{written.reason}; read for target {target}"
-    findings = _kept(doc, text, target) if doc.unknown else ()
+    findings = _kept(doc, text, target, for_target=True) if doc.unknown else ()
     return Reading(doc, written.kind, schema, target, reason, not doc.unknown, findings, written.dialect)
 
 
@@ -153,6 +165,8 @@ def _bind(text: str, tree: list[Field], kind: Kind, schema: Schema, *, strict: b
     except InputError as exc:
         if strict and exc.message.startswith("unknown field"):
             raise _unknown_field_error(text, tree, kind, schema, exc) from None
+        if exc.message.startswith("unknown value"):
+            exc.message += _value_meant(tree, cast(Descriptor, message.DESCRIPTOR), exc.offset, text)
         raise
     return Document(text, tree, bound.message, bound.unknown)
 
@@ -178,30 +192,31 @@ def _detect(text: str, tree: list[Field], kind: Kind, bvlc_doc: Document, *, str
             continue  # the names fit, the values or nesting do not: the next one
         return Reading(doc, kind, schema, candidate.dialect, detection.reason, True)
     name, schema, doc = BVLC_NAME, BVLC, bvlc_doc
-    detection_note = ""
     if detection.best is not None:
         closest = get_dialect(detection.best.dialect)
+        # A value its schema refuses (a sign, a word for a bool, a field given twice, a required field
+        # missing) is an error, as it is in BVLC's fields: reading on with BVLC's schema would hide it.
         try:
             doc = _bind(text, tree, kind, closest.schema(), strict=False)
-            name, schema = closest.name, closest.schema()
-        except InputError as refused:  # its names fit better, its values do not: BVLC's reading it is
-            detection_note = f"{closest.name}'s schema refuses it ({refused.message})"
+        except InputError as refused:
+            root = closest.schema().net if kind is Kind.NET else closest.schema().solver
+            raise _misspelt_required(tree, cast(Descriptor, root.DESCRIPTOR), refused) from None
+        name, schema = closest.name, closest.schema()
     if strict:
         _bind(text, tree, kind, schema, strict=True)  # raises the error of the first name it does not know
     reason = f"no dialect reads it all ({detection.reason}); read with {name}, keeping what it does not know"
-    if detection_note:
-        reason += f"; {detection_note}"
     return Reading(doc, kind, schema, name, reason, False, _kept(doc, text, name))
 
 
-def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int], ...]:
+def _kept(doc: Document, text: str, dialect: str, *, for_target: bool = False) -> tuple[tuple[str, str, int], ...]:
     """DL001 / DL002 for each distinct name the reading left aside, at its first place.
 
     Inside a kept field some fork knows, the names no dialect knows there are
     DL002 too: a typo inside a fork's message is found even when no dialect
-    reads the whole file.
+    reads the whole file. `for_target`: `dialect` is the runtime named with
+    `--target`, which would refuse what it does not know (DL003, not DL001).
     """
-    from upgrade_tool.dialects import describe, dialects_knowing, names_known_in, node_keys, role_name
+    from upgrade_tool.dialects import describe, dialects_knowing, names_known_in, node_keys, role_name, values_known_in
 
     found: dict[tuple[str, ...], tuple[str, str, int]] = {}
     times: dict[tuple[str, ...], int] = {}
@@ -220,16 +235,19 @@ def _kept(doc: Document, text: str, dialect: str) -> tuple[tuple[str, str, int],
         if not knowing:
             names = [*owner.fields_by_name, *names_known_in(role_name(owner))]
             hint = _did_you_mean(item.node.name, names) if len(key) == 2 else ""
+            if len(key) == 3 and key[2] != "[]":  # an enum value: the closest one some dialect has there
+                hint = _did_you_mean(key[2], values_known_in(key[0], key[1]))
             said = key[1] if len(key) == 2 else f"{key[1]}: {key[2]}"
             message = f"no known Caffe dialect has {said!r} in {owner.name}{hint}; kept as written"
             note(key, "DL002", message, item.node.start)
             continue
-        note(
-            key,
-            "DL001",
-            f"kept {what!r} as written: {dialect} does not know it ({_forks(knowing)} do)",
-            item.node.start,
-        )
+        they = f"{_forks(knowing)} {'does' if len(knowing) == 1 else 'do'}"
+        if for_target:
+            said = f"kept {what!r} as written: target {dialect} does not know it ({they})"
+            note(key, "DL003", f"{said}; its Caffe would refuse the net", item.node.start)
+        else:
+            said = f"kept {what!r} as written: {dialect} does not know it ({they})"
+            note(key, "DL001", said, item.node.start)
         for inner, node in _unknown_inside(role_name(owner), item.node):
             hint = _did_you_mean(node.name, names_known_in(inner))
             message = f"no known Caffe dialect has {node.name!r} in {inner.rpartition('.')[2]}{hint}; kept as written"
@@ -278,17 +296,73 @@ def _hint(name: str, known: tuple[str, ...]) -> str:
 def _unknown_field_error(text: str, tree: list[Field], kind: Kind, schema: Schema, error: InputError) -> InputError:
     """The strict reader's unknown-field error, with the closest name the schema has there."""
     message = schema.net() if kind is Kind.NET else schema.solver()
-    unknown = _first_unknown(text, tree, message)
-    if unknown is None:
+    found = _unknown_at(tree, cast(Descriptor, message.DESCRIPTOR), error.offset)
+    if found is None:
         return error
-    owner = cast(Descriptor, message_at(message, unknown.owner).DESCRIPTOR)
-    hint = _did_you_mean(unknown.node.name, owner.fields_by_name)
-    return InputError(f"unknown field {unknown.node.name!r} in {owner.full_name}{hint}", unknown.node.start, "E002")
+    owner, node = found
+    from upgrade_tool.dialects import dialects_knowing, role_name
+
+    knowing = dialects_knowing((role_name(owner), node.name))  # a field of other forks: not a typo
+    hint = f" (known to {_forks(knowing)})" if knowing else _did_you_mean(node.name, owner.fields_by_name)
+    return InputError(f"unknown field {clip(node.name)!r} in {owner.full_name}{hint}", node.start, "E002")
 
 
-def _first_unknown(text: str, tree: list[Field], message: Message) -> Unknown | None:
-    try:
-        bound = bind(tree, message, text, strict=False)
-    except InputError:
-        return None
-    return bound.unknown[0] if bound.unknown else None
+def _value_meant(tree: list[Field], root: Descriptor, offset: int, text: str) -> str:
+    """`; did you mean 'MAX'?` for the enum value written at `offset`, if its enum has a close name."""
+    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
+    while pending:
+        owner, nodes = pending.pop()
+        for node in nodes:
+            if not node.start <= offset < node.end:
+                continue
+            field = owner.fields_by_name.get(node.name)
+            if field is None:
+                return ""
+            if node.children and field.message_type is not None:
+                pending.append((field.message_type, node.children))
+            elif field.enum_type is not None:
+                for scalar in node.values or ():
+                    if scalar.start == offset:
+                        return _did_you_mean(text[scalar.token : scalar.end], field.enum_type.values_by_name)
+    return ""
+
+
+def _misspelt_required(tree: list[Field], root: Descriptor, refused: InputError) -> InputError:
+    """For a required field missing beside an unknown one of a close name, the error at that name."""
+    if not refused.message.startswith("required field"):
+        return refused
+    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
+    while pending:
+        owner, nodes = pending.pop()
+        for node in nodes:
+            field = owner.fields_by_name.get(node.name)
+            if field is None or field.message_type is None or not node.children:
+                continue
+            if node.start != refused.offset:
+                pending.append((field.message_type, node.children))
+                continue
+            inner: Descriptor = field.message_type
+            given = {child.name for child in node.children}
+            missing = [f.name for f in inner.fields if f.is_required and f.name not in given]
+            for child in node.children:
+                hint = _did_you_mean(child.name, missing) if child.name not in inner.fields_by_name else ""
+                if hint:
+                    return InputError(
+                        f"unknown field {clip(child.name)!r} in {inner.full_name}{hint}", child.start, "E002"
+                    )
+    return refused
+
+
+def _unknown_at(tree: list[Field], root: Descriptor, offset: int) -> tuple[Descriptor, Field] | None:
+    """The field starting at `offset` that its message does not have, and that message (no recursion)."""
+    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
+    while pending:
+        owner, nodes = pending.pop()
+        for node in nodes:
+            field = owner.fields_by_name.get(node.name)
+            if field is None:
+                if node.start == offset:
+                    return owner, node
+            elif node.children and field.message_type is not None and node.start <= offset < node.end:
+                pending.append((field.message_type, node.children))
+    return None

@@ -65,6 +65,8 @@ def _lines(report: FileReport, job: Job, quiet: bool, verbose: bool) -> Iterator
     for finding in outcome.findings:
         if finding.needs_human or not quiet:
             hint = CLI_HINTS.get(finding.code)
+            if finding.code == "DL002" and job.settings.proto is not None:
+                hint = None  # read with the schema given: it does not know the name either
             text = f"{where(report.name, finding.line, finding.column)}: {finding.code} {finding.message}"
             yield text + (f" ({hint})" if hint and finding.needs_human else ""), finding.level
     if quiet:

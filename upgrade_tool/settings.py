@@ -39,3 +39,4 @@ class Settings:
     target: str | None = None  # the runtime the output is for; None: the file's own dialect
     fix: bool = False  # apply the safe fixes of findings (`--fix`); unsafe ones need `unsafe_fixes`
     codes: CodeSelection = DEFAULT  # which codes are on (--select / --ignore)
+    written_for: str | None = None  # the file's own dialect, where it is read with another target's schema

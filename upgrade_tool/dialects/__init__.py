@@ -19,7 +19,14 @@ and shipped in the package; importing this package reads none of it.
 from __future__ import annotations
 
 from upgrade_tool.dialects.batchnorm import MaskAnswer, batchnorm_engine, describe_batchnorm, masks_statistics
-from upgrade_tool.dialects.detect import Candidate, Detection, detect, dialects_knowing, names_known_in
+from upgrade_tool.dialects.detect import (
+    Candidate,
+    Detection,
+    detect,
+    dialects_knowing,
+    names_known_in,
+    values_known_in,
+)
 from upgrade_tool.dialects.index import Index, Key, load_index
 from upgrade_tool.dialects.keys import describe, keys_of, node_keys, role_name, used_keys
 from upgrade_tool.dialects.listing import list_dialects_lines, markdown_table
@@ -65,4 +72,5 @@ __all__ = [
     "role_name",
     "suggest",
     "used_keys",
+    "values_known_in",
 ]

@@ -45,6 +45,16 @@ def _names_in(owner: str, index: Index) -> tuple[str, ...]:
     )
 
 
+def values_known_in(owner: str, field: str, index: Index | None = None) -> tuple[str, ...]:
+    """Every enum value name some dialect gives field `field` of the message with role name `owner`."""
+    prefix = f"{owner}\t{field}\t"
+    return tuple(
+        flat[len(prefix) :]
+        for flat in (index or load_index()).masks
+        if flat.startswith(prefix) and not flat[len(prefix) :].lstrip("-").isdigit() and flat[-2:] != "[]"
+    )
+
+
 @dataclass(frozen=True)
 class Candidate:
     dialect: str

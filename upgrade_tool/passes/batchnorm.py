@@ -141,7 +141,8 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
         return PassResult(net, findings=tuple(findings))
     counts = {"param blocks removed": removed, "param blocks zeroed": zeroed, "layers": layers}
     summary = _summary(removed, zeroed, layers)
-    if target.name != "bvlc" or settings.dialect not in (None, "bvlc"):  # say why, where it is a fork's rule
+    forked = target.name != "bvlc" or settings.dialect not in (None, "bvlc") or settings.written_for
+    if forked:  # say why, where a fork's net or a fork's rule is involved
         summary += f"; target {target.name}'s BatchNorm {' or '.join(reasons)}"
     return PassResult(result, True, tuple(edits), summary, counts, tuple(findings))
 
