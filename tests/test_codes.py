@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,37 @@ def test_selection(
     assert CodeSelection(select, extend, ignore).enabled(by_code()[code]) is on
 
 
+# The command line over the configuration file, as ruff layers them: a `select` replaces
+# everything below it (the file's select, extend-select and ignore); extend-select and ignore
+# only add to what is below.
+LAYERED = [
+    # (the file's (select, extend_select, ignore), the command line's, code, on)
+    pytest.param((None, (), ("BN001",)), (("BN001",), (), ()), "BN001", True, id="select over the file's ignore"),
+    pytest.param((None, (), ("BN001",)), (None, ("BN001",), ()), "BN001", True, id="extend-select over an ignore"),
+    pytest.param((("UP",), (), ()), (None, ("BN001",), ()), "BN001", True, id="extend-select adds to the select"),
+    pytest.param((("UP",), (), ()), (None, ("BN001",), ()), "UP005", True, id="and keeps the file's select"),
+    pytest.param((("BN001",), (), ()), (None, (), ("BN",)), "BN001", False, id="an ignore over the file's select"),
+    pytest.param((("UP",), (), ()), (("BN",), (), ()), "UP005", False, id="select replaces the file's select"),
+    pytest.param((("UP",), ("BN001",), ()), ((), (), ()), "BN001", False, id="an empty select too"),
+    pytest.param((None, (), ("E001",)), (None, (), ()), "E001", False, id="the file decides what is not given"),
+    pytest.param((None, (), ("E001",)), (("BN",), (), ()), "E001", True, id="errors stay on under a new select"),
+]
+
+
+@pytest.mark.parametrize(("below", "above", "code", "on"), LAYERED)
+def test_the_command_line_is_layered_over_the_file(
+    below: tuple[Any, ...], above: tuple[Any, ...], code: str, on: bool
+) -> None:
+    assert CodeSelection(*above, base=CodeSelection(*below)).enabled(by_code()[code]) is on
+
+
+def test_per_file_ignores_go_over_every_layer() -> None:
+    selection = CodeSelection(("BN001",), base=CodeSelection(None, (), ("UP",))).ignoring(["BN"])
+    assert not selection.enabled(by_code()["BN001"])
+    assert not selection.enabled(by_code()["UP005"])
+    assert selection.enabled(by_code()["E001"])
+
+
 def test_selectors_are_normalised_and_typos_found() -> None:
     assert normalise(["bn001, BN002", " up "]) == ("BN001", "BN002", "UP")
     assert unknown_selectors(["BN", "XY1", "ALL"]) == ["XY1"]
@@ -106,6 +138,16 @@ def test_an_ignored_pass_is_not_applied_and_an_ignored_finding_not_reported() ->
     assert upgrade_text(learnable).needs_human
     assert not upgrade_text(learnable, ignore=["BN001"]).needs_human
     assert not upgrade_text(learnable, select=["UP"]).findings
+
+
+def test_selecting_a_pass_finding_alone_reports_it_without_the_upgrade() -> None:
+    learnable = by_code()["BN001"].before
+    for select in (["BN001"], ["BN"]):
+        result = upgrade_text(learnable, select=select)
+        assert [f.code for f in result.findings] == ["BN001"] and result.needs_human
+    legacy = by_code()["UP005"].before + by_code()["BN001"].before.replace('"bn', '"bn_b')
+    result = upgrade_text(legacy, select=["BN001"])
+    assert not result.changed and result.text == legacy  # UP005 is not on: nothing is upgraded
 
 
 def test_the_api_refuses_bytes_with_a_clear_message() -> None:

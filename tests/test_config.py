@@ -152,6 +152,29 @@ def test_the_command_line_wins_over_the_file(tmp_path: Path, args: tuple[str, ..
     assert (root / "net.prototxt").read_text() == expected
 
 
+LEARNABLE = LEGACY.replace("lr_mult: 0", "lr_mult: 1")  # BN001: left unchanged, needs a human
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "reported"),
+    [
+        pytest.param('ignore = ["BN001"]', (), False, id="the file's ignore"),
+        pytest.param('ignore = ["BN001"]', ("--select", "BN001"), True, id="--select replaces the file's selection"),
+        pytest.param('ignore = ["BN001"]', ("--extend-select", "BN001"), True, id="--extend-select goes over it"),
+        pytest.param('select = ["UP"]', ("--extend-select", "BN"), True, id="--extend-select adds to the select"),
+        pytest.param('select = ["BN001"]', ("--ignore", "BN"), False, id="--ignore goes over the file's select"),
+        pytest.param('extend-select = ["BN001"]\nignore = ["BN"]', ("--select", "UP"), False, id="--select UP"),
+    ],
+)
+def test_selectors_on_the_command_line_are_layered_over_the_file_as_ruff_does(
+    tmp_path: Path, config: str, args: tuple[str, ...], reported: bool
+) -> None:
+    root = project(tmp_path, f"[tool.bn-upgrade]\n{config}\n", {"net.prototxt": LEARNABLE})
+    completed = run("--check", "--no-cache", *args, "net.prototxt", cwd=root)
+    assert (" BN001 " in completed.stderr) is reported, completed.stderr
+    assert completed.returncode == (1 if reported else 0), completed.stderr
+
+
 @pytest.mark.parametrize(
     ("config", "words"),
     [

@@ -352,7 +352,9 @@ def main(**options: Any) -> None:
 # -- options, the configuration, and what they make ------------------------------------------
 
 # Options whose configured value adds to the command line's instead of giving way to it.
-_ADDING = ("extend_exclude", "extend_select", "ignore")
+_ADDING = ("extend_exclude",)
+# The code selectors: the command line's are a layer over the file's (selection.py), as ruff's are.
+_SELECTORS = ("select", "extend_select", "ignore")
 
 
 def _config(paths: Sequence[str], options: dict[str, Any]) -> Config:
@@ -376,23 +378,35 @@ def _merged(options: dict[str, Any], config: Config) -> dict[str, Any]:
         opts[name] = _selectors(options[name], name)
     opts["per_file_ignores"] = ()
     opts["cache"] = not options["no_cache"]
+    opts["codes"] = _codes(opts, config)
     for name, value in config.values.items():
         given = name in options and context.get_parameter_source(name) is not ParameterSource.DEFAULT
         if name == "cache":
             given = options["no_cache"]
+        if name in _SELECTORS:
+            continue
         if name in _ADDING:
             opts[name] = tuple(value) + tuple(opts[name])
         elif name == "v1_types":
             opts[name] = tuple(dict([*value, *opts[name]]).items())
         elif not given:
             opts[name] = value
-    if not opts["select"] and "select" not in config.values:
-        opts["select"] = None
     opts["exclude"] = tuple(opts["exclude"]) + tuple(opts["extend_exclude"])
     for name in ("dialect", "target"):
         if opts[name] is not None:
             opts[name] = _dialect_name(opts[name], name)
     return opts
+
+
+def _codes(opts: dict[str, Any], config: Config) -> CodeSelection:
+    """The command line's selectors as a layer over the configuration file's."""
+    values = config.values
+    below = None
+    if any(name in values for name in _SELECTORS):
+        below = CodeSelection(values.get("select"), values.get("extend_select", ()), values.get("ignore", ()))
+    if not any(opts[name] for name in _SELECTORS):
+        return below or CodeSelection()
+    return CodeSelection(opts["select"] or None, opts["extend_select"], opts["ignore"], base=below)
 
 
 def _selectors(given: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -425,7 +439,7 @@ def _dialect_name(name: str, option: str) -> str:
 
 
 def _settings(opts: dict[str, Any]) -> Settings:
-    codes = CodeSelection(opts["select"], opts["extend_select"], opts["ignore"])
+    codes = opts["codes"]
     settings = Settings(
         BnStyle(opts["bn_style"]),
         opts["unsafe_fixes"],

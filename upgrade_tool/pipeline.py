@@ -200,11 +200,12 @@ def _targets(doc: Document, kind: Kind, step_kind: Kind) -> list[Path]:
 
 
 def _steps(settings: Settings) -> list[_Step]:
-    """The selected passes in order, then the selected rules in order."""
+    """The passes with a code on (their own, or a finding's) in order, then the selected rules in order."""
     from upgrade_tool.rules import all_rules
 
     enabled = settings.codes.enabled
-    steps = [_Step(p.code, p.name, p.kind, p.upgrade) for p in all_passes() if enabled(p.code)]
+    passes = [p for p in all_passes() if any(enabled(code) for code in (p.code, *p.findings))]
+    steps = [_Step(p.code, p.name, p.kind, p.upgrade) for p in passes]
     steps += [_Step(r.code, r.code.code, Kind.NET, r) for r in all_rules() if enabled(r.code)]
     return steps
 
@@ -264,7 +265,8 @@ def _outcome(
 
     view = doc.view(path)
     if not isinstance(step.run, Rule):
-        return step.run(view, settings), True  # type: ignore[operator]
+        # a pass whose upgrade is off runs for its findings only
+        return step.run(view, settings), settings.codes.enabled(step.code)  # type: ignore[operator]
     context = contexts.get(path)
     if context is None:
         context = contexts[path] = _rule_context(view, settings, path)
