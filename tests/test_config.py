@@ -152,6 +152,16 @@ def test_the_command_line_wins_over_the_file(tmp_path: Path, args: tuple[str, ..
     assert (root / "net.prototxt").read_text() == expected
 
 
+def test_isolated_and_config_together_are_a_usage_error(tmp_path: Path) -> None:
+    root = project(tmp_path, '[tool.bn-upgrade]\nbn-style = "zero"\n', {"net.prototxt": LEGACY})
+    (root / "other.toml").write_text('bn-style = "strip"\n')
+    completed = run("--isolated", "--config", "other.toml", "net.prototxt", cwd=root)
+    assert completed.returncode == 2
+    [line] = completed.stderr.splitlines()
+    assert "--isolated" in line and "--config" in line
+    assert (root / "net.prototxt").read_text() == LEGACY
+
+
 LEARNABLE = LEGACY.replace("lr_mult: 0", "lr_mult: 1")  # BN001: left unchanged, needs a human
 
 

@@ -158,10 +158,11 @@ def _flag(name: str, help_: str) -> Callable[[Callable[..., Any]], Callable[...,
     help="strip: remove legacy BatchNorm param blocks (Caffe PR #4704). "
     "zero: keep them with lr_mult and decay_mult 0 (Caffe master).",
 )
-@_flag("fix", "Also apply the safe fixes of lint findings (BN005: add missing zero-rate blocks).")
+@_flag("fix", "Also apply the safe fixes of findings (BN005, BN101, BN102, ...: --explain CODE says which has one).")
 @_flag(
     "unsafe-fixes",
-    "Also apply unsafe fixes: upgrade BatchNorm layers whose params have nonzero rates or more than 3 blocks.",
+    "Also apply unsafe fixes, and the safe ones: e.g. upgrade BatchNorm layers whose params have nonzero rates "
+    "or more than 3 blocks (BN001).",
 )
 @click.option(
     "--format",
@@ -206,9 +207,17 @@ def _flag(name: str, help_: str) -> Callable[[Callable[..., Any]], Callable[...,
     help="Read inputs as nets or solvers; auto decides by content.",
 )
 @click.option(
-    "--select", metavar="CODES", multiple=True, help="Only these codes or prefixes (BN, BN00, ALL), comma-separated."
+    "--select",
+    metavar="CODES",
+    multiple=True,
+    help="Only these codes or prefixes (BN, BN00, ALL), comma-separated; replaces the configuration's choice.",
 )
-@click.option("--extend-select", metavar="CODES", multiple=True, help="These codes too, on top of the selected ones.")
+@click.option(
+    "--extend-select",
+    metavar="CODES",
+    multiple=True,
+    help="These codes too, on top of the selected (or configured) ones.",
+)
 @click.option(
     "--ignore", metavar="CODES", multiple=True, help="Not these codes or prefixes (an ignored error: file skipped)."
 )
@@ -361,6 +370,8 @@ def _config(paths: Sequence[str], options: dict[str, Any]) -> Config:
     from upgrade_tool import config
 
     if options["isolated"]:
+        if options["config_path"] is not None:
+            raise click.UsageError("--isolated reads no configuration file; it cannot be combined with --config")
         return Config()
     try:
         return config.find(paths, options["config_path"])
