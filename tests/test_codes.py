@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from upgrade_tool import InputError, upgrade_text
-from upgrade_tool.codes import Code, Fix, Level, all_codes, by_code, lookup
+from upgrade_tool.codes import KNOWN, Code, Fix, Level, all_codes, by_code, lookup
 from upgrade_tool.selection import CodeSelection, normalise, unknown_selectors
 
 PACKAGE = Path(__file__).resolve().parents[1] / "upgrade_tool"
@@ -31,6 +31,10 @@ def test_every_code_the_package_reports_is_in_the_registry() -> None:
     used = {m for path in PACKAGE.rglob("*.py") for m in CODE_PATTERN.findall(path.read_text(encoding="utf-8"))}
     missing = sorted(used - set(by_code()))
     assert not missing, f"reported but not registered: {missing}"
+
+
+def test_the_list_of_known_codes_is_the_registry() -> None:
+    assert tuple(code.code for code in all_codes()) == KNOWN, "paste the registry's codes into codes.KNOWN"
 
 
 def test_codes_that_need_a_human_are_errors() -> None:

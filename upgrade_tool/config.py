@@ -197,13 +197,13 @@ def _parse(path: str) -> dict[str, Any]:
 
 
 def _values(path: str, table: dict[str, Any]) -> dict[str, Any]:
-    from upgrade_tool.dialects.suggest import suggest
-
     base = os.path.dirname(os.path.abspath(path))
     values: dict[str, Any] = {}
     for key, value in table.items():
         known = KEYS.get(key)
         if known is None:
+            from upgrade_tool.dialects.suggest import suggest  # the dialects package, only for a typo
+
             close = suggest(key, KEYS) or suggest(key.replace("_", "-"), KEYS)
             hint = f"; did you mean {close!r}?" if close else ""
             raise ConfigError(f"{path}: [tool.{TABLE}] unknown key {key!r}{hint}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from upgrade_tool.codes import Code, all_codes
+from upgrade_tool.codes import KNOWN, Code
 
 ALL = "ALL"
 ALWAYS_ON = frozenset({"E", "IO"})  # families reported whatever is selected, unless ignored
@@ -77,8 +77,7 @@ def _specificity(selector: str) -> int:
 
 def unknown_selectors(selectors: Iterable[str]) -> list[str]:
     """Selectors that match no code at all: a typo the user should hear about."""
-    codes = [code.code for code in all_codes()]
-    return [s for s in selectors if s != ALL and not any(code.startswith(s) for code in codes)]
+    return [s for s in selectors if s != ALL and not any(code.startswith(s) for code in KNOWN)]
 
 
 def normalise(selectors: Iterable[str]) -> tuple[str, ...]:
