@@ -152,6 +152,26 @@ def test_the_command_line_wins_over_the_file(tmp_path: Path, args: tuple[str, ..
     assert (root / "net.prototxt").read_text() == expected
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("--diff", "net.prototxt"), id="--diff"),
+        pytest.param(("-o", "-", "net.prototxt"), id="-o -"),
+        pytest.param(("--report", "-", "--check", "net.prototxt"), id="--report -"),
+    ],
+)
+def test_a_configured_output_format_gives_way_to_what_the_command_line_writes_to_stdout(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    root = project(tmp_path, '[tool.bn-upgrade]\noutput-format = "github"\n', {"net.prototxt": LEGACY})
+    completed = run("--no-cache", *args, cwd=root)
+    assert completed.returncode in (0, 1), completed.stderr
+    assert completed.stdout and "::" not in completed.stdout
+    assert "net.prototxt" in completed.stderr  # the messages, as text
+    both = run("--no-cache", "--output-format", "github", *args, cwd=root)
+    assert both.returncode == 2 and "would both write to standard output" in both.stderr
+
+
 def test_isolated_and_config_together_are_a_usage_error(tmp_path: Path) -> None:
     root = project(tmp_path, '[tool.bn-upgrade]\nbn-style = "zero"\n', {"net.prototxt": LEGACY})
     (root / "other.toml").write_text('bn-style = "strip"\n')

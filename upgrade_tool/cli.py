@@ -403,6 +403,10 @@ def _merged(options: dict[str, Any], config: Config) -> dict[str, Any]:
         elif not given:
             opts[name] = value
     opts["exclude"] = tuple(opts["exclude"]) + tuple(opts["extend_exclude"])
+    if "message_format" in config.values and context.get_parameter_source("message_format") is ParameterSource.DEFAULT:
+        # The file's output-format gives way to what the command line writes to stdout (--diff, -o -, ...).
+        if _stdout_writers(options["paths"], {**opts, "message_format": "text"}):
+            opts["message_format"] = "text"
     for name in ("dialect", "target"):
         if opts[name] is not None:
             opts[name] = _dialect_name(opts[name], name)
