@@ -311,7 +311,10 @@ def main(**options: Any) -> None:
     if verbose:
         _say(f"bn-upgrade: configuration: {config.path}" if config.path else "bn-upgrade: no configuration file")
     selection = Selection(opts["include"] or DEFAULT_INCLUDE, opts["exclude"], opts["force_exclude"], config.root)
-    targets = collect(paths, selection, copy_others=opts["copy_unchanged"], skip=opts["out_dir"])
+    stdin_name = opts["stdin_filename"]
+    targets = collect(paths, selection, copy_others=opts["copy_unchanged"], skip=opts["out_dir"], stdin_name=stdin_name)
+    if STDIN in paths and not any(target.path == STDIN for target in targets):
+        _pass_stdin_through(write_back, opts["output"])  # --force-exclude excludes what it stands for
     for path in paths:
         if os.path.isdir(path) and not any(_found_under(target, path) for target in targets):
             looked = ", ".join(selection.include)
@@ -403,10 +406,14 @@ def _merged(options: dict[str, Any], config: Config) -> dict[str, Any]:
         elif not given:
             opts[name] = value
     opts["exclude"] = tuple(opts["exclude"]) + tuple(opts["extend_exclude"])
-    if "message_format" in config.values and context.get_parameter_source("message_format") is ParameterSource.DEFAULT:
-        # The file's output-format gives way to what the command line writes to stdout (--diff, -o -, ...).
-        if _stdout_writers(options["paths"], {**opts, "message_format": "text"}):
-            opts["message_format"] = "text"
+    # The file's output-format gives way to what the command line writes to stdout (--diff, -o -, ...).
+    configured = context.get_parameter_source("message_format") is ParameterSource.DEFAULT
+    if (
+        configured
+        and "message_format" in config.values
+        and _stdout_writers(opts["paths"], {**opts, "message_format": "text"})
+    ):
+        opts["message_format"] = "text"
     for name in ("dialect", "target"):
         if opts[name] is not None:
             opts[name] = _dialect_name(opts[name], name)
@@ -529,6 +536,16 @@ def _explain(text: str) -> None:
         raise click.BadParameter(f"no code {text!r} ({hint})", param_hint="--explain")
     _print_lines(explain_lines(code))
     sys.exit(Exit.OK)
+
+
+def _pass_stdin_through(write_back: WriteBack, output: str | None) -> None:
+    """Standard input that is not processed goes to standard output as it is, where the result would."""
+    if write_back is WriteBack.YES or output == STDIN:
+        try:
+            write_stdout([sys.stdin.buffer.read()])
+        except FileError as exc:
+            _say(f"bn-upgrade: {exc.code} {exc}")
+            sys.exit(Exit.BAD_INPUT)
 
 
 def _print_lines(lines: Sequence[str]) -> None:
