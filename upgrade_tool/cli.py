@@ -390,6 +390,9 @@ def _merged(options: dict[str, Any], config: Config) -> dict[str, Any]:
     opts["v1_types"] = _v1_type_map(options["v1_types"])
     for name in ("select", "extend_select", "ignore"):
         opts[name] = _selectors(options[name], name)
+    for name in ("include", "exclude", "extend_exclude"):
+        if any(not pattern.strip() for pattern in options[name]):
+            raise click.BadParameter("an empty pattern matches nothing", param_hint=_flag_name(name))
     opts["per_file_ignores"] = ()
     opts["cache"] = not options["no_cache"]
     opts["codes"] = _codes(opts, config)
