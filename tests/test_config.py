@@ -109,7 +109,7 @@ def test_a_bad_value_is_an_error_naming_the_file_and_the_key(tmp_path: Path, key
     with pytest.raises(ConfigError) as caught:
         load(str(path), required=True)
     message = str(caught.value)
-    assert message.startswith(f"{path}: [tool.bn-upgrade] {key}: ")
+    assert message.startswith(f"{path}:2:1: [tool.bn-upgrade] {key}: ")
     assert words in message
     assert "\n" not in message
 
@@ -206,21 +206,30 @@ def test_selectors_on_the_command_line_are_layered_over_the_file_as_ruff_does(
 
 
 @pytest.mark.parametrize(
-    ("config", "words"),
+    ("config", "where", "words"),
     [
         pytest.param(
-            '[tool.bn-upgrade]\nbn-styl = "zero"\n', "unknown key 'bn-styl'; did you mean 'bn-style'?", id="a typo"
+            '[tool.bn-upgrade]\nbn-styl = "zero"\n',
+            ":2:1",
+            "unknown key 'bn-styl'; did you mean 'bn-style'?",
+            id="a typo",
         ),
-        pytest.param('[tool.bn-upgrade]\njobs = "two"\n', "jobs: must be a whole number", id="a bad value"),
-        pytest.param("[tool.bn-upgrade\n", "not valid TOML", id="not TOML"),
+        pytest.param(
+            '[tool.ruff]\njobs = 1\n\n[tool.bn-upgrade]\nfix = true\n  jobs = "two"\n',
+            ":6:3",
+            "jobs: must be a whole number",
+            id="a bad value",
+        ),
+        pytest.param('[tool.bn-upgrade]\n"select" = "XY9"\n', ":2:1", "select: 'XY9' is no code", id="a quoted key"),
+        pytest.param("[tool.bn-upgrade\n", ":1:17", "not valid TOML", id="not TOML"),
     ],
 )
-def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, config: str, words: str) -> None:
+def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, config: str, where: str, words: str) -> None:
     root = project(tmp_path, config, {"net.prototxt": LEGACY})
     completed = run("net.prototxt", cwd=root)
     assert completed.returncode == 2
     [line] = completed.stderr.splitlines()
-    assert line.startswith(f"bn-upgrade: {root / 'pyproject.toml'}: ")
+    assert line.startswith(f"bn-upgrade: {root / 'pyproject.toml'}{where}: "), line
     assert words in line
     assert (root / "net.prototxt").read_text() == LEGACY
 
