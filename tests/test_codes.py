@@ -154,6 +154,19 @@ def test_selecting_a_pass_finding_alone_reports_it_without_the_upgrade() -> None
     assert not result.changed and result.text == legacy  # UP005 is not on: nothing is upgraded
 
 
+@pytest.mark.parametrize("code", ["BN003", "BN007", "V0001", "V0002"])
+def test_a_finding_that_tells_of_an_upgrade_is_not_reported_when_the_upgrade_is_off(code: str) -> None:
+    from upgrade_tool.passes import all_passes
+
+    example = by_code()[code]
+    assert example.fix is Fix.UPGRADE  # the registry says it tells of what an upgrade did
+    upgrade = next(p.code.code for p in all_passes() if code in {f.code for f in p.findings})
+    assert code in {f.code for f in upgrade_text(example.before, select=["ALL"]).findings}
+    result = upgrade_text(example.before, select=["ALL"], ignore=[upgrade])
+    assert code not in {f.code for f in result.findings}
+    assert upgrade not in {change.code for change in result.changes}
+
+
 def test_the_api_refuses_bytes_with_a_clear_message() -> None:
     with pytest.raises(TypeError, match="decode UTF-8"):
         upgrade_text(b"name: 'x'")  # type: ignore[arg-type]

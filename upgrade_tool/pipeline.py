@@ -233,7 +233,9 @@ def run_steps(
         for path in _targets(doc, kind, step.kind):
             outcome, applies = _outcome(step, doc, path, settings, contexts)
             for finding in outcome.findings:
-                if settings.codes.enabled_code(finding.code) and not (applies and _fixed_by(finding, step)):
+                if applies and _fixed_by(finding, step) or not (applies or _about_the_input(finding)):
+                    continue
+                if settings.codes.enabled_code(finding.code):
                     findings.append(_locate(finding, path, doc, history, source))
             if not (outcome.changed and applies):
                 continue
@@ -278,6 +280,14 @@ def _outcome(
     if fix is None:
         return PassResult(view.message, findings=checked.findings), False
     return dataclasses.replace(fix, findings=checked.findings), wanted
+
+
+def _about_the_input(finding: Finding) -> bool:
+    """Whether a finding holds without its pass's upgrade (not one telling what the upgrade did)."""
+    from upgrade_tool.codes import by_code
+
+    known = by_code().get(finding.code)
+    return known is None or known.fix is not Fix.UPGRADE
 
 
 def _fixed_by(finding: Finding, step: _Step) -> bool:

@@ -337,6 +337,7 @@ PASS = UpgradePass(
             "a BatchNorm layer that looked deliberate was upgraded because of `--unsafe-fixes`",
             "Reported for every layer `--unsafe-fixes` upgraded although BN001 or BN004 would have left it: "
             "check that the rates it dropped were not meant.",
+            fix=Fix.UPGRADE,
         ),
         Code(
             "BN003",
@@ -382,6 +383,7 @@ PASS = UpgradePass(
             _NET + _ZERO * 3 + "  batch_norm_param { scale_bias: true }\n}\n",
             _NET + "  batch_norm_param { scale_bias: true }\n}\n",
             level=Level.NOTE,
+            fix=Fix.UPGRADE,
         ),
     ),
 )

@@ -665,6 +665,7 @@ PASS = UpgradePass(
             'layer {\n  name: "relu1"\n  type: "ReLU"\n  bottom: "data"\n  top: "data"\n}\n',
             level=Level.ERROR,
             needs_human=True,
+            fix=Fix.UPGRADE,
         ),
         Code(
             "V0002",
@@ -676,6 +677,7 @@ PASS = UpgradePass(
             'layer {\n  name: "conv1"\n  type: "Convolution"\n  convolution_param {\n    num_output: 8\n'
             '    kernel_size: 3\n  }\n  bottom: "data"\n  top: "conv1"\n}\n',
             level=Level.NOTE,
+            fix=Fix.UPGRADE,
         ),
     ),
 )

@@ -354,6 +354,7 @@ PASS = UpgradePass(
             'which is the rule Caffe\'s V2 registry uses (`UNPOOLING` -> "Unpooling"); the note says so, so '
             "you can check the target runtime has a layer of that name.",
             level=Level.NOTE,
+            fix=Fix.UPGRADE,
         ),
         Code(
             "VL005",
