@@ -379,7 +379,7 @@ def _echo_ignored(report: FileReport, target: Target, snapshot: Snapshot | None,
     """
     if report.status is not Status.FAILED or report.problem is None or snapshot is None:
         return report
-    if writes_to_stdout(target, job) and not _error_enabled(report.problem.code, target, job):
+    if _writes_to_stdout(target, job) and not _error_enabled(report.problem.code, target, job):
         try:
             write_stdout([snapshot.data])
         except FileError as exc:
@@ -387,7 +387,7 @@ def _echo_ignored(report: FileReport, target: Target, snapshot: Snapshot | None,
     return report
 
 
-def writes_to_stdout(target: Target, job: Job) -> bool:
+def _writes_to_stdout(target: Target, job: Job) -> bool:
     """Whether the job's output for `target` is standard output (`-` in place, or `-o -`)."""
     if job.write_back is WriteBack.OUTPUT:
         return job.output == STDIN
