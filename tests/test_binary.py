@@ -313,8 +313,12 @@ def test_a_fork_v1_type_is_mapped_by_its_number() -> None:
 
 
 def test_strict_refuses_fields_the_schema_does_not_know() -> None:
-    with pytest.raises(InputError, match=r"^field 999 in the net is not in the schema \(--strict\)$"):
+    with pytest.raises(
+        InputError, match=r"^field 999 in the net is not in the schema \(strict: every field must be known\)$"
+    ) as caught:
         upgrade_binary(unknown_everywhere(), Settings(strict=True))
+    assert caught.value.code == "E002"
+    assert "--" not in caught.value.message  # the API names settings, not command-line flags
 
 
 # -- files that are not nets -----------------------------------------------------------------
@@ -502,8 +506,9 @@ def test_a_pass_that_would_lose_data_is_stopped(
 ) -> None:
     broken = UpgradePass("broken", "nothing", upgrade, Code("UP999", "broken", "a broken pass", ""))
     monkeypatch.setattr(upgrade_tool.pipeline, "all_passes", lambda: (broken,))  # the one loop both routes run
-    with pytest.raises(error, match=words):
+    with pytest.raises(error, match=words) as caught:
         upgrade_binary(data, Settings())
+    assert "--" not in str(caught.value)  # the API names settings, not command-line flags
 
 
 def test_result_reports_like_a_text_result() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,3 +150,35 @@ def test_both_corpora_give_the_same_results_with_and_without_the_cache(tmp_path:
         if path.is_file() and not path.is_symlink():
             twin = tmp_path / "cached" / "tree" / path.relative_to(tmp_path / "plain" / "tree")
             assert path.read_bytes() == twin.read_bytes(), path
+
+
+PROBE = """\
+import sys
+from upgrade_tool.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("google", "multiprocessing")))
+"""
+
+
+@pytest.mark.parametrize(
+    "selectors",
+    [
+        pytest.param((), id="defaults"),
+        pytest.param(("--ignore", "BN006", "--extend-select", "DL"), id="selectors on the command line"),
+        pytest.param(("--config", "bn.toml"), id="selectors and per-file ignores in a file"),
+    ],
+)
+def test_a_run_served_from_the_cache_loads_neither_protobuf_nor_multiprocessing(
+    tree: Path, selectors: tuple[str, ...]
+) -> None:
+    (tree / "bn.toml").write_text('select = ["ALL"]\nignore = ["BN1"]\nper-file-ignores = {"bad.*" = ["E001"]}\n')
+    args = ["--check", "-j", "2", *selectors, *FILES]
+    first = subprocess.run([sys.executable, "-m", "upgrade_tool", *args], capture_output=True, text=True, timeout=120)
+    assert first.returncode in (1, 2) and "Traceback" not in first.stderr, first.stderr
+    second = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
+    untimed = re.compile(r"\(\d+\.\d+ s\)")
+    assert untimed.sub("", second.stderr) == untimed.sub("", first.stderr)
+    assert second.stdout == "[]\n"

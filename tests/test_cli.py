@@ -431,6 +431,8 @@ def test_a_warning_is_shown_but_quiet_hides_it(tmp_path: Path) -> None:
         pytest.param(("--bn-style", "remove", "net.prototxt"), "--bn-style", id="unknown bn style"),
         pytest.param(("--format", "pretty", "net.prototxt"), "--format", id="unknown format"),
         pytest.param(("--frobnicate", "net.prototxt"), "No such option", id="unknown option"),
+        pytest.param(("--include", "", "."), "--include: an empty pattern", id="an empty include"),
+        pytest.param(("--extend-exclude", "", "."), "--extend-exclude: an empty pattern", id="an empty exclude"),
     ],
 )
 def test_usage_errors_exit_2_and_write_nothing(tmp_path: Path, args: tuple[str, ...], words: str) -> None:

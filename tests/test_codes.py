@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from upgrade_tool import InputError, upgrade_text
-from upgrade_tool.codes import Code, Fix, Level, all_codes, by_code, lookup
+from upgrade_tool.codes import KNOWN, Code, Fix, Level, all_codes, by_code, lookup
 from upgrade_tool.selection import CodeSelection, normalise, unknown_selectors
 
 PACKAGE = Path(__file__).resolve().parents[1] / "upgrade_tool"
@@ -30,6 +31,10 @@ def test_every_code_the_package_reports_is_in_the_registry() -> None:
     used = {m for path in PACKAGE.rglob("*.py") for m in CODE_PATTERN.findall(path.read_text(encoding="utf-8"))}
     missing = sorted(used - set(by_code()))
     assert not missing, f"reported but not registered: {missing}"
+
+
+def test_the_list_of_known_codes_is_the_registry() -> None:
+    assert tuple(code.code for code in all_codes()) == KNOWN, "paste the registry's codes into codes.KNOWN"
 
 
 def test_codes_that_need_a_human_are_errors() -> None:
@@ -58,8 +63,8 @@ def test_each_example_reports_its_code_and_gives_its_after_text(code: Code) -> N
         assert code.code not in {f.code for f in result.findings}
         assert code.code in {change.code for change in result.changes}
     assert result.text == (code.after or code.before)
-    if code.fix is Fix.NONE:
-        assert not code.after
+    if code.fix is Fix.NONE:  # what changes is an upgrade's doing, not the code's own
+        assert not code.after or result.changes
 
 
 def test_lookup_takes_a_code_in_any_case_or_a_name() -> None:
@@ -92,6 +97,37 @@ def test_selection(
     assert CodeSelection(select, extend, ignore).enabled(by_code()[code]) is on
 
 
+# The command line over the configuration file, as ruff layers them: a `select` replaces
+# everything below it (the file's select, extend-select and ignore); extend-select and ignore
+# only add to what is below.
+LAYERED = [
+    # (the file's (select, extend_select, ignore), the command line's, code, on)
+    pytest.param((None, (), ("BN001",)), (("BN001",), (), ()), "BN001", True, id="select over the file's ignore"),
+    pytest.param((None, (), ("BN001",)), (None, ("BN001",), ()), "BN001", True, id="extend-select over an ignore"),
+    pytest.param((("UP",), (), ()), (None, ("BN001",), ()), "BN001", True, id="extend-select adds to the select"),
+    pytest.param((("UP",), (), ()), (None, ("BN001",), ()), "UP005", True, id="and keeps the file's select"),
+    pytest.param((("BN001",), (), ()), (None, (), ("BN",)), "BN001", False, id="an ignore over the file's select"),
+    pytest.param((("UP",), (), ()), (("BN",), (), ()), "UP005", False, id="select replaces the file's select"),
+    pytest.param((("UP",), ("BN001",), ()), ((), (), ()), "BN001", False, id="an empty select too"),
+    pytest.param((None, (), ("E001",)), (None, (), ()), "E001", False, id="the file decides what is not given"),
+    pytest.param((None, (), ("E001",)), (("BN",), (), ()), "E001", True, id="errors stay on under a new select"),
+]
+
+
+@pytest.mark.parametrize(("below", "above", "code", "on"), LAYERED)
+def test_the_command_line_is_layered_over_the_file(
+    below: tuple[Any, ...], above: tuple[Any, ...], code: str, on: bool
+) -> None:
+    assert CodeSelection(*above, base=CodeSelection(*below)).enabled(by_code()[code]) is on
+
+
+def test_per_file_ignores_go_over_every_layer() -> None:
+    selection = CodeSelection(("BN001",), base=CodeSelection(None, (), ("UP",))).ignoring(["BN"])
+    assert not selection.enabled(by_code()["BN001"])
+    assert not selection.enabled(by_code()["UP005"])
+    assert selection.enabled(by_code()["E001"])
+
+
 def test_selectors_are_normalised_and_typos_found() -> None:
     assert normalise(["bn001, BN002", " up "]) == ("BN001", "BN002", "UP")
     assert unknown_selectors(["BN", "XY1", "ALL"]) == ["XY1"]
@@ -106,6 +142,29 @@ def test_an_ignored_pass_is_not_applied_and_an_ignored_finding_not_reported() ->
     assert upgrade_text(learnable).needs_human
     assert not upgrade_text(learnable, ignore=["BN001"]).needs_human
     assert not upgrade_text(learnable, select=["UP"]).findings
+
+
+def test_selecting_a_pass_finding_alone_reports_it_without_the_upgrade() -> None:
+    learnable = by_code()["BN001"].before
+    for select in (["BN001"], ["BN"]):
+        result = upgrade_text(learnable, select=select)
+        assert [f.code for f in result.findings] == ["BN001"] and result.needs_human
+    legacy = by_code()["UP005"].before + by_code()["BN001"].before.replace('"bn', '"bn_b')
+    result = upgrade_text(legacy, select=["BN001"])
+    assert not result.changed and result.text == legacy  # UP005 is not on: nothing is upgraded
+
+
+@pytest.mark.parametrize("code", ["BN003", "BN007", "V0001", "V0002"])
+def test_a_finding_that_tells_of_an_upgrade_is_not_reported_when_the_upgrade_is_off(code: str) -> None:
+    from upgrade_tool.passes import all_passes
+
+    example = by_code()[code]
+    assert example.fix is Fix.UPGRADE  # the registry says it tells of what an upgrade did
+    upgrade = next(p.code.code for p in all_passes() if code in {f.code for f in p.findings})
+    assert code in {f.code for f in upgrade_text(example.before, select=["ALL"]).findings}
+    result = upgrade_text(example.before, select=["ALL"], ignore=[upgrade])
+    assert code not in {f.code for f in result.findings}
+    assert upgrade not in {change.code for change in result.changes}
 
 
 def test_the_api_refuses_bytes_with_a_clear_message() -> None:

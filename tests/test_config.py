@@ -109,7 +109,7 @@ def test_a_bad_value_is_an_error_naming_the_file_and_the_key(tmp_path: Path, key
     with pytest.raises(ConfigError) as caught:
         load(str(path), required=True)
     message = str(caught.value)
-    assert message.startswith(f"{path}: [tool.bn-upgrade] {key}: ")
+    assert message.startswith(f"{path}:2:1: [tool.bn-upgrade] {key}: ")
     assert words in message
     assert "\n" not in message
 
@@ -153,21 +153,83 @@ def test_the_command_line_wins_over_the_file(tmp_path: Path, args: tuple[str, ..
 
 
 @pytest.mark.parametrize(
-    ("config", "words"),
+    "args",
     [
-        pytest.param(
-            '[tool.bn-upgrade]\nbn-styl = "zero"\n', "unknown key 'bn-styl'; did you mean 'bn-style'?", id="a typo"
-        ),
-        pytest.param('[tool.bn-upgrade]\njobs = "two"\n', "jobs: must be a whole number", id="a bad value"),
-        pytest.param("[tool.bn-upgrade\n", "not valid TOML", id="not TOML"),
+        pytest.param(("--diff", "net.prototxt"), id="--diff"),
+        pytest.param(("-o", "-", "net.prototxt"), id="-o -"),
+        pytest.param(("--report", "-", "--check", "net.prototxt"), id="--report -"),
     ],
 )
-def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, config: str, words: str) -> None:
+def test_a_configured_output_format_gives_way_to_what_the_command_line_writes_to_stdout(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    root = project(tmp_path, '[tool.bn-upgrade]\noutput-format = "github"\n', {"net.prototxt": LEGACY})
+    completed = run("--no-cache", *args, cwd=root)
+    assert completed.returncode in (0, 1), completed.stderr
+    assert completed.stdout and "::" not in completed.stdout
+    assert "net.prototxt" in completed.stderr  # the messages, as text
+    both = run("--no-cache", "--output-format", "github", *args, cwd=root)
+    assert both.returncode == 2 and "would both write to standard output" in both.stderr
+
+
+def test_isolated_and_config_together_are_a_usage_error(tmp_path: Path) -> None:
+    root = project(tmp_path, '[tool.bn-upgrade]\nbn-style = "zero"\n', {"net.prototxt": LEGACY})
+    (root / "other.toml").write_text('bn-style = "strip"\n')
+    completed = run("--isolated", "--config", "other.toml", "net.prototxt", cwd=root)
+    assert completed.returncode == 2
+    [line] = completed.stderr.splitlines()
+    assert "--isolated" in line and "--config" in line
+    assert (root / "net.prototxt").read_text() == LEGACY
+
+
+LEARNABLE = LEGACY.replace("lr_mult: 0", "lr_mult: 1")  # BN001: left unchanged, needs a human
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "reported"),
+    [
+        pytest.param('ignore = ["BN001"]', (), False, id="the file's ignore"),
+        pytest.param('ignore = ["BN001"]', ("--select", "BN001"), True, id="--select replaces the file's selection"),
+        pytest.param('ignore = ["BN001"]', ("--extend-select", "BN001"), True, id="--extend-select goes over it"),
+        pytest.param('select = ["UP"]', ("--extend-select", "BN"), True, id="--extend-select adds to the select"),
+        pytest.param('select = ["BN001"]', ("--ignore", "BN"), False, id="--ignore goes over the file's select"),
+        pytest.param('extend-select = ["BN001"]\nignore = ["BN"]', ("--select", "UP"), False, id="--select UP"),
+    ],
+)
+def test_selectors_on_the_command_line_are_layered_over_the_file_as_ruff_does(
+    tmp_path: Path, config: str, args: tuple[str, ...], reported: bool
+) -> None:
+    root = project(tmp_path, f"[tool.bn-upgrade]\n{config}\n", {"net.prototxt": LEARNABLE})
+    completed = run("--check", "--no-cache", *args, "net.prototxt", cwd=root)
+    assert (" BN001 " in completed.stderr) is reported, completed.stderr
+    assert completed.returncode == (1 if reported else 0), completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "where", "words"),
+    [
+        pytest.param(
+            '[tool.bn-upgrade]\nbn-styl = "zero"\n',
+            ":2:1",
+            "unknown key 'bn-styl'; did you mean 'bn-style'?",
+            id="a typo",
+        ),
+        pytest.param(
+            '[tool.ruff]\njobs = 1\n\n[tool.bn-upgrade]\nfix = true\n  jobs = "two"\n',
+            ":6:3",
+            "jobs: must be a whole number",
+            id="a bad value",
+        ),
+        pytest.param('[tool.bn-upgrade]\n"select" = "XY9"\n', ":2:1", "select: 'XY9' is no code", id="a quoted key"),
+        pytest.param("[tool.bn-upgrade\n", ":1:17", "not valid TOML", id="not TOML"),
+    ],
+)
+def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, config: str, where: str, words: str) -> None:
     root = project(tmp_path, config, {"net.prototxt": LEGACY})
     completed = run("net.prototxt", cwd=root)
     assert completed.returncode == 2
     [line] = completed.stderr.splitlines()
-    assert line.startswith(f"bn-upgrade: {root / 'pyproject.toml'}: ")
+    assert line.startswith(f"bn-upgrade: {root / 'pyproject.toml'}{where}: "), line
     assert words in line
     assert (root / "net.prototxt").read_text() == LEGACY
 

@@ -326,6 +326,26 @@ def test_stdin_filename_names_standard_input_and_picks_binary(tmp_path: Path) ->
     assert binary.stderr.decode().startswith("w.caffemodel: upgraded (BatchNorm: ")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("--ignore", "E001", "-"), id="an ignored error"),
+        pytest.param(("--ignore", "E001", "-o", "-", "-"), id="an ignored error, -o -"),
+        pytest.param(("--extend-exclude", "templates", "--force-exclude", "-"), id="a force-excluded name"),
+    ],
+)
+def test_standard_input_that_is_left_alone_comes_out_as_it_went_in(tmp_path: Path, args: tuple[str, ...]) -> None:
+    # `bn-upgrade - < in > out` must never leave `out` empty with exit 0 (black and ruff echo it too)
+    named = ("--isolated", "--stdin-filename", "templates/t.prototxt")
+    for text in (TEMPLATE, LEGACY):
+        completed = run(*named, *args, cwd=tmp_path, stdin=text.encode())
+        if text == TEMPLATE or "--force-exclude" in args:
+            assert (completed.returncode, completed.stdout, completed.stderr) == (0, text, "")
+    if "-o" not in args:  # --check writes nothing, and has nothing to say
+        checked = run(*named, "--check", *args, cwd=tmp_path, stdin=TEMPLATE.encode())
+        assert (checked.returncode, checked.stdout, checked.stderr) == (0, "", "")
+
+
 # -- the Python API -----------------------------------------------------------------------------
 
 

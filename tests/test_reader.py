@@ -239,6 +239,7 @@ def test_a_byte_that_is_not_utf8_outside_a_comment_is_an_error_at_its_place(
     error = caught.value
     assert f"not valid UTF-8 (byte {byte})" in error.message
     assert (error.line, error.column) == (line, column)
+    assert error.code == "E004"  # not-utf8, wherever the byte is (not E001, a syntax error)
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,7 @@ def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> 
     values, unknown = _unknown(net)
     names = tuple(dict.fromkeys(_name(item, values) for item, _ in unknown))
     if settings.strict and names:
-        raise InputError(f"{names[0]} is not in the schema (--strict)", code="E002")
+        raise InputError(f"{names[0]} is not in the schema (strict: every field must be known)", code="E002")
     reading = _reading(net, settings)
     run = run_steps(reading, reading.doc, settings, None, _take)
     if not run.changed:
@@ -407,7 +407,7 @@ def _require_kept(before: list[_Kept], after: list[_Kept], resolved: tuple[Field
         lost = [item.node.name for item, key in before if key in expected - kept] or ["?"]
         raise InputError(
             f"the {name} upgrade would lose fields the schema does not know ({lost[0]} here); "
-            "give their definitions with --proto",
+            "name their dialect, or give the fork's schema",
             code="E007",
         )
 

@@ -158,10 +158,11 @@ def _flag(name: str, help_: str) -> Callable[[Callable[..., Any]], Callable[...,
     help="strip: remove legacy BatchNorm param blocks (Caffe PR #4704). "
     "zero: keep them with lr_mult and decay_mult 0 (Caffe master).",
 )
-@_flag("fix", "Also apply the safe fixes of lint findings (BN005: add missing zero-rate blocks).")
+@_flag("fix", "Also apply the safe fixes of findings (BN005, BN101, BN102, ...: --explain CODE says which has one).")
 @_flag(
     "unsafe-fixes",
-    "Also apply unsafe fixes: upgrade BatchNorm layers whose params have nonzero rates or more than 3 blocks.",
+    "Also apply unsafe fixes, and the safe ones: e.g. upgrade BatchNorm layers whose params have nonzero rates "
+    "or more than 3 blocks (BN001).",
 )
 @click.option(
     "--format",
@@ -206,9 +207,17 @@ def _flag(name: str, help_: str) -> Callable[[Callable[..., Any]], Callable[...,
     help="Read inputs as nets or solvers; auto decides by content.",
 )
 @click.option(
-    "--select", metavar="CODES", multiple=True, help="Only these codes or prefixes (BN, BN00, ALL), comma-separated."
+    "--select",
+    metavar="CODES",
+    multiple=True,
+    help="Only these codes or prefixes (BN, BN00, ALL), comma-separated; replaces the configuration's choice.",
 )
-@click.option("--extend-select", metavar="CODES", multiple=True, help="These codes too, on top of the selected ones.")
+@click.option(
+    "--extend-select",
+    metavar="CODES",
+    multiple=True,
+    help="These codes too, on top of the selected (or configured) ones.",
+)
 @click.option(
     "--ignore", metavar="CODES", multiple=True, help="Not these codes or prefixes (an ignored error: file skipped)."
 )
@@ -302,7 +311,10 @@ def main(**options: Any) -> None:
     if verbose:
         _say(f"bn-upgrade: configuration: {config.path}" if config.path else "bn-upgrade: no configuration file")
     selection = Selection(opts["include"] or DEFAULT_INCLUDE, opts["exclude"], opts["force_exclude"], config.root)
-    targets = collect(paths, selection, copy_others=opts["copy_unchanged"], skip=opts["out_dir"])
+    stdin_name = opts["stdin_filename"]
+    targets = collect(paths, selection, copy_others=opts["copy_unchanged"], skip=opts["out_dir"], stdin_name=stdin_name)
+    if STDIN in paths and not any(target.path == STDIN for target in targets):
+        _pass_stdin_through(write_back, opts["output"])  # --force-exclude excludes what it stands for
     for path in paths:
         if os.path.isdir(path) and not any(_found_under(target, path) for target in targets):
             looked = ", ".join(selection.include)
@@ -352,13 +364,17 @@ def main(**options: Any) -> None:
 # -- options, the configuration, and what they make ------------------------------------------
 
 # Options whose configured value adds to the command line's instead of giving way to it.
-_ADDING = ("extend_exclude", "extend_select", "ignore")
+_ADDING = ("extend_exclude",)
+# The code selectors: the command line's are a layer over the file's (selection.py), as ruff's are.
+_SELECTORS = ("select", "extend_select", "ignore")
 
 
 def _config(paths: Sequence[str], options: dict[str, Any]) -> Config:
     from upgrade_tool import config
 
     if options["isolated"]:
+        if options["config_path"] is not None:
+            raise click.UsageError("--isolated reads no configuration file; it cannot be combined with --config")
         return Config()
     try:
         return config.find(paths, options["config_path"])
@@ -374,25 +390,48 @@ def _merged(options: dict[str, Any], config: Config) -> dict[str, Any]:
     opts["v1_types"] = _v1_type_map(options["v1_types"])
     for name in ("select", "extend_select", "ignore"):
         opts[name] = _selectors(options[name], name)
+    for name in ("include", "exclude", "extend_exclude"):
+        if any(not pattern.strip() for pattern in options[name]):
+            raise click.BadParameter("an empty pattern matches nothing", param_hint=_flag_name(name))
     opts["per_file_ignores"] = ()
     opts["cache"] = not options["no_cache"]
+    opts["codes"] = _codes(opts, config)
     for name, value in config.values.items():
         given = name in options and context.get_parameter_source(name) is not ParameterSource.DEFAULT
         if name == "cache":
             given = options["no_cache"]
+        if name in _SELECTORS:
+            continue
         if name in _ADDING:
             opts[name] = tuple(value) + tuple(opts[name])
         elif name == "v1_types":
             opts[name] = tuple(dict([*value, *opts[name]]).items())
         elif not given:
             opts[name] = value
-    if not opts["select"] and "select" not in config.values:
-        opts["select"] = None
     opts["exclude"] = tuple(opts["exclude"]) + tuple(opts["extend_exclude"])
+    # The file's output-format gives way to what the command line writes to stdout (--diff, -o -, ...).
+    configured = context.get_parameter_source("message_format") is ParameterSource.DEFAULT
+    if (
+        configured
+        and "message_format" in config.values
+        and _stdout_writers(opts["paths"], {**opts, "message_format": "text"})
+    ):
+        opts["message_format"] = "text"
     for name in ("dialect", "target"):
         if opts[name] is not None:
             opts[name] = _dialect_name(opts[name], name)
     return opts
+
+
+def _codes(opts: dict[str, Any], config: Config) -> CodeSelection:
+    """The command line's selectors as a layer over the configuration file's."""
+    values = config.values
+    below = None
+    if any(name in values for name in _SELECTORS):
+        below = CodeSelection(values.get("select"), values.get("extend_select", ()), values.get("ignore", ()))
+    if not any(opts[name] for name in _SELECTORS):
+        return below or CodeSelection()
+    return CodeSelection(opts["select"] or None, opts["extend_select"], opts["ignore"], base=below)
 
 
 def _selectors(given: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -425,7 +464,7 @@ def _dialect_name(name: str, option: str) -> str:
 
 
 def _settings(opts: dict[str, Any]) -> Settings:
-    codes = CodeSelection(opts["select"], opts["extend_select"], opts["ignore"])
+    codes = opts["codes"]
     settings = Settings(
         BnStyle(opts["bn_style"]),
         opts["unsafe_fixes"],
@@ -500,6 +539,16 @@ def _explain(text: str) -> None:
         raise click.BadParameter(f"no code {text!r} ({hint})", param_hint="--explain")
     _print_lines(explain_lines(code))
     sys.exit(Exit.OK)
+
+
+def _pass_stdin_through(write_back: WriteBack, output: str | None) -> None:
+    """Standard input that is not processed goes to standard output as it is, where the result would."""
+    if write_back is WriteBack.YES or output == STDIN:
+        try:
+            write_stdout([sys.stdin.buffer.read()])
+        except FileError as exc:
+            _say(f"bn-upgrade: {exc.code} {exc}")
+            sys.exit(Exit.BAD_INPUT)
 
 
 def _print_lines(lines: Sequence[str]) -> None:

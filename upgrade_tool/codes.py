@@ -64,6 +64,18 @@ def _sources() -> tuple[tuple[Code, ...], ...]:
     return tuple(tables)
 
 
+# Every code as a string, in registry order, known without loading the registry (which imports
+# every pass and protobuf): selectors are checked against it, so a run served from the cache
+# stays light. tests/test_codes.py keeps it equal to the registry.
+KNOWN = (
+    *("E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008"),
+    *("IO001", "IO002", "IO003", "IO004", "IO005", "IO006", "BUG001", "DL001", "DL002"),
+    *("UP001", "V0001", "V0002", "UP002", "UP003", "VL001", "VL002", "VL003", "VL004", "VL005"),
+    *("UP004", "IN001", "IN002", "IN003", "UP005", "BN001", "BN002", "BN003", "BN004", "BN006", "BN007"),
+    *("UP006", "ST001", "BN005", "BN101", "BN102", "BN103", "BN104", "BN105", "BN106", "BIN001"),
+)
+
+
 @functools.cache
 def all_codes() -> tuple[Code, ...]:
     """Every code, in registry order: errors, dialect findings, each pass with its findings, rules, the rest."""

@@ -11,6 +11,7 @@ and the key. Values come back under the command-line option's Python name.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -190,28 +191,49 @@ def _parse(path: str) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        at = re.search(r" \(at line (\d+), column (\d+)\)$", str(exc))
+        where, message = (f":{at[1]}:{at[2]}", str(exc)[: at.start()]) if at else ("", str(exc))
+        raise ConfigError(f"{path}{where}: not valid TOML: {message}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: not UTF-8") from None
     return parsed
 
 
-def _values(path: str, table: dict[str, Any]) -> dict[str, Any]:
-    from upgrade_tool.dialects.suggest import suggest
+def _key_position(path: str, key: str) -> str:
+    """`:LINE:COLUMN` of `key` in the bn-upgrade table (or at the top of a file that has none), else ""."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    wanted = {f"[tool.{TABLE}]", f'[tool."{TABLE}"]'}
+    has_table = any(line.strip().replace(" ", "") in wanted for line in lines)
+    inside = not has_table
+    pattern = re.compile(rf"""\s*(["']?){re.escape(key)}\1\s*=""")
+    for number, line in enumerate(lines, 1):
+        if line.lstrip().startswith("["):
+            inside = line.strip().replace(" ", "") in wanted
+        elif inside and pattern.match(line):
+            return f":{number}:{len(line) - len(line.lstrip()) + 1}"
+    return ""
 
+
+def _values(path: str, table: dict[str, Any]) -> dict[str, Any]:
     base = os.path.dirname(os.path.abspath(path))
     values: dict[str, Any] = {}
     for key, value in table.items():
         known = KEYS.get(key)
         if known is None:
+            from upgrade_tool.dialects.suggest import suggest  # the dialects package, only for a typo
+
             close = suggest(key, KEYS) or suggest(key.replace("_", "-"), KEYS)
             hint = f"; did you mean {close!r}?" if close else ""
-            raise ConfigError(f"{path}: [tool.{TABLE}] unknown key {key!r}{hint}")
+            raise ConfigError(f"{path}{_key_position(path, key)}: [tool.{TABLE}] unknown key {key!r}{hint}")
         name, check = known
         try:
             checked = check(value)
         except ValueError as exc:
-            raise ConfigError(f"{path}: [tool.{TABLE}] {key}: {exc}") from None
+            raise ConfigError(f"{path}{_key_position(path, key)}: [tool.{TABLE}] {key}: {exc}") from None
         if name in _PATHS:
             checked = os.path.join(base, os.path.expanduser(checked))
         values[name] = checked

@@ -200,11 +200,12 @@ def _targets(doc: Document, kind: Kind, step_kind: Kind) -> list[Path]:
 
 
 def _steps(settings: Settings) -> list[_Step]:
-    """The selected passes in order, then the selected rules in order."""
+    """The passes with a code on (their own, or a finding's) in order, then the selected rules in order."""
     from upgrade_tool.rules import all_rules
 
     enabled = settings.codes.enabled
-    steps = [_Step(p.code, p.name, p.kind, p.upgrade) for p in all_passes() if enabled(p.code)]
+    passes = [p for p in all_passes() if any(enabled(code) for code in (p.code, *p.findings))]
+    steps = [_Step(p.code, p.name, p.kind, p.upgrade) for p in passes]
     steps += [_Step(r.code, r.code.code, Kind.NET, r) for r in all_rules() if enabled(r.code)]
     return steps
 
@@ -232,7 +233,9 @@ def run_steps(
         for path in _targets(doc, kind, step.kind):
             outcome, applies = _outcome(step, doc, path, settings, contexts)
             for finding in outcome.findings:
-                if settings.codes.enabled_code(finding.code) and not (applies and _fixed_by(finding, step)):
+                if applies and _fixed_by(finding, step) or not (applies or _about_the_input(finding)):
+                    continue
+                if settings.codes.enabled_code(finding.code):
                     findings.append(_locate(finding, path, doc, history, source))
             if not (outcome.changed and applies):
                 continue
@@ -264,7 +267,8 @@ def _outcome(
 
     view = doc.view(path)
     if not isinstance(step.run, Rule):
-        return step.run(view, settings), True  # type: ignore[operator]
+        # a pass whose upgrade is off runs for its findings only
+        return step.run(view, settings), settings.codes.enabled(step.code)  # type: ignore[operator]
     context = contexts.get(path)
     if context is None:
         context = contexts[path] = _rule_context(view, settings, path)
@@ -276,6 +280,14 @@ def _outcome(
     if fix is None:
         return PassResult(view.message, findings=checked.findings), False
     return dataclasses.replace(fix, findings=checked.findings), wanted
+
+
+def _about_the_input(finding: Finding) -> bool:
+    """Whether a finding holds without its pass's upgrade (not one telling what the upgrade did)."""
+    from upgrade_tool.codes import by_code
+
+    known = by_code().get(finding.code)
+    return known is None or known.fix is not Fix.UPGRADE
 
 
 def _fixed_by(finding: Finding, step: _Step) -> bool:

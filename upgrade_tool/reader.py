@@ -153,7 +153,7 @@ def _bad_character(text: str, start: int) -> InputError:
         nul = text.find("\x00", start, len(text) if line_end < 0 else line_end)
         if nul >= 0:
             return InputError(_bad_character_message("\x00"), nul)
-    return InputError(_bad_character_message(text[start]), start)
+    return InputError(_bad_character_message(text[start]), start, "E004" if _NOT_UTF8.match(text[start]) else "E001")
 
 
 def _bad_character_message(ch: str) -> str:

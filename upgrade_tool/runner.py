@@ -368,7 +368,29 @@ def _process(target: Target, job: Job) -> FileReport:
         failed = _failed(name, Problem(error.code, error.message), snapshot, job)
     except Exception as exc:  # noqa: BLE001 - a bug must not become a traceback or a half-done batch
         failed = FileReport(name, Status.INTERNAL, problem=_bug(f"{type(exc).__name__}: {exc}"))
-    return _copy_failed(failed, target, snapshot, job)
+    return _copy_failed(_echo_ignored(failed, target, snapshot, job), target, snapshot, job)
+
+
+def _echo_ignored(report: FileReport, target: Target, snapshot: Snapshot | None, job: Job) -> FileReport:
+    """An ignored error where the output is standard output: the input goes through as it is.
+
+    `bn-upgrade - < in > out` exits 0 then, and `out` must not be left empty.
+    """
+    if report.status is not Status.FAILED or report.problem is None or snapshot is None:
+        return report
+    if _writes_to_stdout(target, job) and not _error_enabled(report.problem.code, target, job):
+        try:
+            write_stdout([snapshot.data])
+        except FileError as exc:
+            return _failed(report.name, Problem(exc.code, str(exc), path=exc.path), snapshot, job)
+    return report
+
+
+def _writes_to_stdout(target: Target, job: Job) -> bool:
+    """Whether the job's output for `target` is standard output (`-` in place, or `-o -`)."""
+    if job.write_back is WriteBack.OUTPUT:
+        return job.output == STDIN
+    return job.write_back is WriteBack.YES and target.path == STDIN
 
 
 def _is_binary_name(name: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -49,7 +50,7 @@ def load_schema(proto: str | None) -> Schema:
         return BVLC
     path = Path(proto)
     if not path.is_file():
-        raise SchemaError(f"{proto}: no such file")
+        raise SchemaError(f"{proto}: {'is a directory' if path.is_dir() else 'no such file'}")
     data = path.read_bytes() if path.suffix in _DESCRIPTOR_SUFFIXES else _compile(path)
     from google.protobuf import descriptor_pb2  # only a --proto needs it
 
@@ -76,9 +77,20 @@ def _compile(path: Path) -> bytes:
         with _stderr_to(errors):  # protoc reports on file descriptor 2, not through Python
             code = protoc.main(args)
         if code != 0 or not out.exists():
-            first = (errors.read_text(errors="replace").strip().splitlines() or ["protoc failed"])[0]
-            raise SchemaError(f"{path}: {first}")
+            raise SchemaError(_protoc_error(path, errors.read_text(errors="replace")))
         return out.read_bytes()
+
+
+def _protoc_error(path: Path, output: str) -> str:
+    """protoc's first error about the file, as `PATH:LINE:COL: message` (not the log lines before it)."""
+    lines = output.strip().splitlines()
+    for line in lines:
+        found = re.match(rf"(?:.*[/\\])?{re.escape(path.name)}(:\d+:\d+: .*)", line)
+        if found:
+            return f"{path}{found.group(1)}"
+    logged = ("WARNING: All log messages before absl", "W0000 ", "I0000 ")
+    rest = [line for line in lines if not line.startswith(logged)]
+    return f"{path}: {(rest or ['protoc failed'])[0]}"
 
 
 @contextlib.contextmanager

@@ -7,6 +7,12 @@ and `select` was not given; giving `select` replaces the default set. Errors
 (the `E` and `IO` families) stay on unless they are ignored: `--select BN` must
 not hide that a file does not parse.
 
+Selections are layered as ruff layers its command line over its configuration:
+a layer (the command line's) sits on a `base` (the file's). A layer with a
+`select` replaces everything below it, the base's ignores too; one without only
+changes the codes its extend-select and ignore match, and leaves the rest to the
+base. Per-file ignores are one more layer on top.
+
 An ignored upgrade (`UP005`) is not applied; an ignored finding is not reported
 and does not count towards the exit code; an ignored error still leaves its
 file untouched, but is not reported and does not fail the run.
@@ -17,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from upgrade_tool.codes import Code, all_codes
+from upgrade_tool.codes import KNOWN, Code
 
 ALL = "ALL"
 ALWAYS_ON = frozenset({"E", "IO"})  # families reported whatever is selected, unless ignored
@@ -28,6 +34,7 @@ class CodeSelection:
     select: tuple[str, ...] | None = None  # None: the codes that are on by default
     extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    base: CodeSelection | None = None  # the layer below (the configuration file's), for what this one leaves
 
     def enabled(self, code: Code) -> bool:
         chosen = self.select if self.select is not None else ()
@@ -38,9 +45,11 @@ class CodeSelection:
                     candidate = (_specificity(selector), on)
                     if best is None or candidate[0] > best[0] or (candidate[0] == best[0] and not on):
                         best = candidate
-        if best is None:
-            return code.family in ALWAYS_ON or (self.select is None and code.default)
-        return best[1]
+        if best is not None:
+            return best[1]
+        if self.select is None and self.base is not None:
+            return self.base.enabled(code)
+        return code.family in ALWAYS_ON or (self.select is None and code.default)
 
     def enabled_code(self, code: str) -> bool:
         """By code string; a code the registry does not know is always on (it cannot be chosen)."""
@@ -50,9 +59,9 @@ class CodeSelection:
         return True if known is None else self.enabled(known)
 
     def ignoring(self, more: Iterable[str]) -> CodeSelection:
-        """This selection with more codes ignored (per-file ignores)."""
+        """This selection with more codes ignored (per-file ignores), whatever it selects."""
         extra = tuple(more)
-        return self if not extra else CodeSelection(self.select, self.extend_select, self.ignore + extra)
+        return self if not extra else CodeSelection(None, (), extra, base=self)
 
 
 DEFAULT = CodeSelection()
@@ -68,8 +77,7 @@ def _specificity(selector: str) -> int:
 
 def unknown_selectors(selectors: Iterable[str]) -> list[str]:
     """Selectors that match no code at all: a typo the user should hear about."""
-    codes = [code.code for code in all_codes()]
-    return [s for s in selectors if s != ALL and not any(code.startswith(s) for code in codes)]
+    return [s for s in selectors if s != ALL and not any(code.startswith(s) for code in KNOWN)]
 
 
 def normalise(selectors: Iterable[str]) -> tuple[str, ...]:

@@ -123,12 +123,18 @@ class _Entry:
 
 
 def collect(
-    paths: Sequence[str], selection: Selection, *, copy_others: bool = False, skip: str | None = None
+    paths: Sequence[str],
+    selection: Selection,
+    *,
+    copy_others: bool = False,
+    skip: str | None = None,
+    stdin_name: str | None = None,
 ) -> list[Target]:
     """Targets for the given PATHs, each directory's files in sorted order, no duplicates.
 
     `copy_others` adds the files a walk does not process, as copy-only targets
-    (--copy-unchanged); `skip` is a directory never walked into (--out-dir).
+    (--copy-unchanged); `skip` is a directory never walked into (--out-dir);
+    `stdin_name` is what `-` stands for (--stdin-filename), excluded as that file would be.
     """
     skipped = _identity(skip) if skip is not None else None
     targets: list[Target] = []
@@ -137,7 +143,7 @@ def collect(
     for path in paths:
         if os.path.isdir(path):
             found = _walk(path, selection, copy_others, skipped)
-        elif selection.force_exclude and path != "-" and matches_any(path, selection.exclude, selection.root):
+        elif selection.force_exclude and _named_excluded(path, stdin_name, selection):
             found = []
         else:
             found = [Target(path, os.path.basename(path), True)]
@@ -160,6 +166,11 @@ def _real_path(target: Target, directories: dict[str, str]) -> str:
     if real is None:
         real = directories[directory] = os.path.realpath(directory)
     return os.path.join(real, name)
+
+
+def _named_excluded(path: str, stdin_name: str | None, selection: Selection) -> bool:
+    name = stdin_name if path == "-" else path
+    return name is not None and matches_any(name, selection.exclude, selection.root)
 
 
 def _walk(root: str, selection: Selection, copy_others: bool, skip: tuple[int, int] | None) -> list[Target]:

@@ -295,6 +295,10 @@ def _summary(removed: int, zeroed: int, layers: int) -> str:
 
 _NET = 'layer {\n  name: "bn1"\n  type: "BatchNorm"\n  bottom: "conv1"\n  top: "conv1"\n'
 _ZERO = "  param { lr_mult: 0 }\n"
+_ROI_POOLING = (  # Faster R-CNN's layer: the net is read as that fork's, whose BatchNorm is from before #4704
+    'layer {\n  name: "roi_pool5"\n  type: "ROIPooling"\n  bottom: "conv1"\n  bottom: "rois"\n  top: "pool5"\n'
+    "  roi_pooling_param { pooled_w: 7 pooled_h: 7 spatial_scale: 0.0625 }\n}\n"
+)
 
 PASS = UpgradePass(
     name="BatchNorm",
@@ -334,6 +338,7 @@ PASS = UpgradePass(
             "a BatchNorm layer that looked deliberate was upgraded because of `--unsafe-fixes`",
             "Reported for every layer `--unsafe-fixes` upgraded although BN001 or BN004 would have left it: "
             "check that the rates it dropped were not meant.",
+            fix=Fix.UPGRADE,
         ),
         Code(
             "BN003",
@@ -352,6 +357,7 @@ PASS = UpgradePass(
             "Fields like NVIDIA's `scale_bias` or Intel's `engine` change what the layer's blobs are, so "
             "bn-upgrade does not guess what its param blocks mean. Name the dialect (`--dialect nvcaffe`) so "
             "the fields are known and the dialect's own BatchNorm rules apply, or use `--unsafe-fixes`.",
+            _NET + _ZERO * 3 + "  batch_norm_param { moving_average_fractoin: 0.9 }\n}\n",
             level=Level.ERROR,
             needs_human=True,
             fix=Fix.UNSAFE,
@@ -364,6 +370,7 @@ PASS = UpgradePass(
             "lim0606's, Intel's default CAFFE engine) does not keep the solver off the BatchNorm statistics by "
             "itself; the `param { lr_mult: 0 }` blocks do. bn-upgrade keeps them for such a target. To move the "
             "net to current Caffe, give `--target bvlc`.",
+            _ROI_POOLING + _NET + _ZERO * 3 + "}\n",
             level=Level.NOTE,
             default=False,
         ),
@@ -374,7 +381,10 @@ PASS = UpgradePass(
             "NVIDIA's BatchNorm overwrites the rates of all its blobs (statistics 0, scale and bias 1) whatever "
             "the file says, so param blocks on it are inert, including 4- and 5-block ones for layers with "
             "learnable scale and bias. They are removed; blocks that share blobs by name are kept.",
+            _NET + _ZERO * 3 + "  batch_norm_param { scale_bias: true }\n}\n",
+            _NET + "  batch_norm_param { scale_bias: true }\n}\n",
             level=Level.NOTE,
+            fix=Fix.UPGRADE,
         ),
     ),
 )

@@ -329,6 +329,8 @@ PASS = UpgradePass(
             "the net still has V1 `layers`: its input fields are left as they are",
             "An `Input` layer is a current-format layer, and a net cannot mix `layer` and `layers`. The V1 "
             "layers could not be upgraded (see the other findings for why); once they are, the inputs follow.",
+            'input: "data"\ninput_dim: 1\ninput_dim: 3\ninput_dim: 224\ninput_dim: 224\n'
+            'layers {\n  name: "roi_pool5"\n  type: ROI_POOLING\n  bottom: "data"\n  top: "pool5"\n}\n',
             level=Level.ERROR,
             needs_human=True,
         ),
@@ -337,6 +339,7 @@ PASS = UpgradePass(
             "input-shape-unknown-fields",
             "an `input_shape` holds fields the schema does not know: the inputs are left as they are",
             "Moving the shape into an `Input` layer would have to rewrite fields bn-upgrade cannot read.",
+            'input: "data"\ninput_shape { dim: 1 dim: 3 dim: 224 dim: 224 dims: 1 }\n',
             level=Level.ERROR,
             needs_human=True,
         ),
@@ -347,6 +350,8 @@ PASS = UpgradePass(
             "Forks from before the Input layer (Faster R-CNN's, DeepLab's, PSPNet's, SegNet's, TSN's Caffe, ...) "
             "read a net's inputs only from the top-level `input` fields. For such a target they are left as "
             "they are; `--target bvlc` converts them for current Caffe.",
+            'input: "data"\ninput_dim: 1\ninput_dim: 3\ninput_dim: 224\ninput_dim: 224\n'
+            'layers {\n  name: "unpool1"\n  type: UNPOOLING\n  bottom: "data"\n  top: "unpool1"\n}\n',
             level=Level.NOTE,
             default=False,
         ),

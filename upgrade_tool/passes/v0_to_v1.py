@@ -660,15 +660,24 @@ PASS = UpgradePass(
             "a V0 setting with no V1 home for its layer type was dropped, as Caffe drops it",
             "V0 layers could carry any setting; V1 keeps each only where the layer type reads it. Check the "
             "dropped setting was not meant for another layer.",
+            'input: "data"\nlayers {\n  layer {\n    name: "relu1"\n    type: "relu"\n    num_output: 8\n  }\n'
+            '  bottom: "data"\n  top: "data"\n}\n',
+            'layer {\n  name: "relu1"\n  type: "ReLU"\n  bottom: "data"\n  top: "data"\n}\n',
             level=Level.ERROR,
             needs_human=True,
+            fix=Fix.UPGRADE,
         ),
         Code(
             "V0002",
             "v0-unused-setting-dropped",
             "V0 `new_num`/`new_channels`, which no layer ever read, were dropped",
             "Nothing in any Caffe version read these two; they are dropped as Caffe's upgrade drops them.",
+            'input: "data"\nlayers {\n  layer {\n    name: "conv1"\n    type: "conv"\n    num_output: 8\n'
+            '    kernelsize: 3\n    new_num: 2\n  }\n  bottom: "data"\n  top: "conv1"\n}\n',
+            'layer {\n  name: "conv1"\n  type: "Convolution"\n  convolution_param {\n    num_output: 8\n'
+            '    kernel_size: 3\n  }\n  bottom: "data"\n  top: "conv1"\n}\n',
             level=Level.NOTE,
+            fix=Fix.UPGRADE,
         ),
     ),
 )

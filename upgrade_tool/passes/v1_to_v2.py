@@ -354,6 +354,7 @@ PASS = UpgradePass(
             'which is the rule Caffe\'s V2 registry uses (`UNPOOLING` -> "Unpooling"); the note says so, so '
             "you can check the target runtime has a layer of that name.",
             level=Level.NOTE,
+            fix=Fix.UPGRADE,
         ),
         Code(
             "VL005",
@@ -363,6 +364,8 @@ PASS = UpgradePass(
             "would not load there. For such a target bn-upgrade leaves the V1 layers as they are. To convert the "
             "net for another runtime, name it: `--target bvlc` (or a V2 fork such as `deeplab`, `segnet`, "
             "`c3d-v1.1`); fields the target's layer has no place for are then reported (VL003).",
+            'layers {\n  name: "data"\n  type: IMAGE_SEG_DATA\n  top: "data"\n  top: "label"\n'
+            '  image_data_param { source: "list.txt" }\n}\n',
             level=Level.NOTE,
             default=False,
         ),
