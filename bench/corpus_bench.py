@@ -31,8 +31,9 @@ bytes) from that time, and peak resident memory, sampled from /proc every 20 ms
 high-water mark, of the child or any process below it; not wait4's ru_maxrss,
 which on Linux keeps the RSS the bench had when it started the child) and of
 all the child's processes together (the largest sum of VmRSS; pages shared
-after fork count in each process, so this is an upper bound). "vs floor" is floor time / row time. Children run
-without PYTHONDONTWRITEBYTECODE, so they use .pyc files as an installed tool does.
+after fork count in each process, so this is an upper bound). "vs floor" is
+floor time / row time. Children run without PYTHONDONTWRITEBYTECODE, so they
+use .pyc files as an installed tool does.
 
 Caffe's own C++ tool (`upgrade_net_proto_text` / `upgrade_solver_proto_text`)
 run file by file over the corpus was measured at about 5.0 s on this 2-core
