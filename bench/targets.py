@@ -225,9 +225,10 @@ def lay_out(corpora: Sequence[Path], tree: Path) -> list[str]:
     """Copy each corpus into `tree` under its own name (numbered if two share one); the names, in order."""
     names: list[str] = []
     for corpus in corpora:
-        name = corpus.name
+        name, number = corpus.name, 1
         while name in names:
-            name = f"{corpus.name}-{len(names) + 1}"
+            number += 1
+            name = f"{corpus.name}-{number}"
         shutil.copytree(corpus, tree / name)
         names.append(name)
     return names
