@@ -2,8 +2,11 @@
 
 The floor is a plain loop that parses every corpus file with protobuf's own
 `text_format` into a caffe_pb2 NetParameter or SolverParameter (by the file's
-kind: the MANIFEST's category `f`) and does nothing else; files it cannot parse
-are counted and still timed. It is measured two ways:
+kind: the MANIFEST's solver category, `f` in ../shared/corpus, `solver` in
+../shared/corpus2) and does nothing else; a binary `.caffemodel` is read with
+`NetParameter.ParseFromString` (protobuf's own full decode, weights included:
+what any reader of the model must at least do). Files it cannot parse are
+counted and still timed. It is measured two ways (binary models the same both):
 
   floor        `text_format.Parse(text, message, allow_unknown_field=True)`: every
                file is read to its end, fork-dialect fields included (skipped),
@@ -14,7 +17,7 @@ are counted and still timed. It is measured two ways:
                so it reads much less; shown for reference.
 
 Then, each as a child process of the installed tool (`python -m upgrade_tool`,
-default jobs):
+default jobs, `--no-cache`; the first, untimed, run writes the .pyc files):
 
   (a) `--check` on an already-upgraded copy of the corpus (copied to a temporary
       directory and upgraded in place once, untimed);
@@ -23,11 +26,14 @@ default jobs):
 
 Every row is the best wall time of --repeat runs of a whole child process
 (interpreter start-up included, for the floor too), files/s and MB/s (10^6
-bytes) from that time, and peak resident memory: of the largest single process
-(wait4's ru_maxrss, like /usr/bin/time; worker processes included once the
-tool has reaped them) and of all the child's processes together (sampled from
-/proc every 20 ms; Linux only; pages shared after fork count in each process,
-so this is an upper bound). "vs floor" is floor time / row time.
+bytes) from that time, and peak resident memory, sampled from /proc every 20 ms
+(Linux): of the largest single process (the highest VmHWM, the kernel's own
+high-water mark, of the child or any process below it; not wait4's ru_maxrss,
+which on Linux keeps the RSS the bench had when it started the child) and of
+all the child's processes together (the largest sum of VmRSS; pages shared
+after fork count in each process, so this is an upper bound). "vs floor" is
+floor time / row time. Children run without PYTHONDONTWRITEBYTECODE, so they
+use .pyc files as an installed tool does.
 
 Caffe's own C++ tool (`upgrade_net_proto_text` / `upgrade_solver_proto_text`)
 run file by file over the corpus was measured at about 5.0 s on this 2-core
@@ -75,14 +81,18 @@ CAFFE_SECONDS = 5.0  # quoted from issue 5: Caffe's C++ tool, file by file, on t
 TARGET_CHECK = 5.0  # (a) at least this many times faster than the floor
 TARGET_CONVERT = 3.6  # (b) at least this many times faster than the floor (and under CAFFE_SECONDS)
 TARGET_RSS_MB = 200.0
+SOLVER_CATEGORIES = frozenset({"f", "solver"})  # how ../shared/corpus and ../shared/corpus2 mark solvers
+BINARY_SUFFIX = ".caffemodel"
 MB = 1_000_000
 MIB = 1 << 20
 TOOL = [sys.executable, "-m", "upgrade_tool"]
 SAMPLE_SECONDS = 0.02
+PROC_CHILDREN = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")  # Linux 3.5+, usually
 
 FLOOR_SCRIPT = r"""
 import importlib.util, json, sys, time
 from google.protobuf import text_format
+from google.protobuf.message import DecodeError
 spec = importlib.util.spec_from_file_location("caffe_pb2", sys.argv[1])
 caffe_pb2 = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(caffe_pb2)
@@ -94,10 +104,14 @@ failures = 0
 for path, kind in jobs:
     try:
         with open(path, "rb") as handle:
-            text_format.Parse(handle.read().decode("utf-8"), messages[kind](), allow_unknown_field=whole)
-    except (text_format.ParseError, UnicodeDecodeError):
+            data = handle.read()
+        if kind == "binary":
+            caffe_pb2.NetParameter().ParseFromString(data)
+        else:
+            text_format.Parse(data.decode("utf-8"), messages[kind](), allow_unknown_field=whole)
+    except (text_format.ParseError, UnicodeDecodeError, DecodeError):
         failures += 1
-print(json.dumps({"failures": failures, "loop_seconds": time.perf_counter() - started}))
+print(json.dumps({"files": len(jobs), "failures": failures, "loop_seconds": time.perf_counter() - started}))
 """
 
 
@@ -111,6 +125,7 @@ class Run:
     tree_rss: int  # bytes, sampled
     stdout: str
     stderr: str
+    load: float = float("nan")  # the 1-minute load average when it started
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,11 @@ class Row:
     @property
     def best(self) -> float:
         return min(run.seconds for run in self.runs)
+
+    @property
+    def load(self) -> float:
+        """The 1-minute load average when the best run started."""
+        return min(self.runs, key=lambda run: run.seconds).load
 
     @property
     def max_rss(self) -> int:
@@ -176,10 +196,10 @@ def bench(corpus: Path, scratch: Path, repeat: int) -> int:
 
     upgraded = scratch / "upgraded"
     shutil.copytree(corpus, upgraded)
-    prepared = measure([*TOOL, "-q", "--report", str(scratch / "prepare.json"), "upgraded"], scratch)
+    prepared = measure([*TOOL, "-q", "--no-cache", "--report", str(scratch / "prepare.json"), "upgraded"], scratch)
     expect_exit(prepared, "preparing the upgraded copy", problems)
     before = summary_of(scratch / "prepare.json")
-    check_command = [*TOOL, "--check", "upgraded"]
+    check_command = [*TOOL, "--check", "--no-cache", "upgraded"]
     check = Row(
         "(a) `--check`, upgraded corpus",
         display(check_command),
@@ -188,13 +208,15 @@ def bench(corpus: Path, scratch: Path, repeat: int) -> int:
         tuple(timed(check_command, scratch, repeat, problems)),
         floor,
     )
-    verify = measure([*TOOL, "--check", "-q", "--report", str(scratch / "verify.json"), "upgraded"], scratch)
+    verify = measure(
+        [*TOOL, "--check", "--no-cache", "-q", "--report", str(scratch / "verify.json"), "upgraded"], scratch
+    )
     after = summary_of(scratch / "verify.json")
-    if verify.code not in (0, 1, 2) or after["upgraded"]:
-        problems.append(f"--check on the upgraded copy still finds {after['upgraded']} files to upgrade")
+    if verify.code not in (0, 1, 2) or after["would_upgrade"]:
+        problems.append(f"--check on the upgraded copy still finds {after['would_upgrade']} files to upgrade")
 
     fresh = scratch / "fresh"
-    convert_command = [*TOOL, "fresh"]
+    convert_command = [*TOOL, "--no-cache", "fresh"]
     convert = Row(
         "(b) in place, fresh copy",
         display(convert_command),
@@ -206,7 +228,7 @@ def bench(corpus: Path, scratch: Path, repeat: int) -> int:
 
     big = scratch / "large" / Path(largest).name
     big_floor = floor_row("floor: one large net, whole file", corpus, [largest], kinds, scratch, repeat, problems)
-    big_command = [*TOOL, f"large/{big.name}"]
+    big_command = [*TOOL, "--no-cache", f"large/{big.name}"]
     big_size = (corpus / largest).stat().st_size
     one = Row(
         "(c) one large net, in place",
@@ -231,9 +253,9 @@ def bench(corpus: Path, scratch: Path, repeat: int) -> int:
     print(f"Floor: {floor.note}. Strict floor: {strict.note}.")
     print(f"Large net: {one.note}, {big_size / MB:.2f} MB.")
     print(
-        f"Corpus outcome (first in-place run): {before['upgraded']} upgraded, {before['up to date']} already up to "
+        f"Corpus outcome (first in-place run): {before['upgraded']} upgraded, {before['up_to_date']} already up to "
         f"date, {before['needs_human']} need a human, {before['failed']} failed; --check afterwards: "
-        f"{after['upgraded']} to upgrade."
+        f"{after['would_upgrade']} to upgrade."
     )
     print()
     print_targets(floor, strict, check, convert, [check, convert, one])
@@ -252,14 +274,29 @@ def corpus_files(corpus: Path) -> list[str]:
 
 
 def file_kinds(corpus: Path, files: Sequence[str]) -> dict[str, str]:
-    """net or solver per file: the MANIFEST's category `f` where there is one, else the tool's guess."""
+    """net, solver or binary per file (relative to `corpus`).
+
+    A `.caffemodel` is binary; a text file is a solver if the MANIFEST gives it
+    a solver category, else a net; a file the MANIFEST lacks is as the tool guesses.
+    """
+    categories = manifest_categories(corpus)
+    return {f: file_kind(corpus / f, categories.get(f)) for f in files}
+
+
+def manifest_categories(corpus: Path) -> dict[str, set[str]]:
     manifest = corpus / "MANIFEST.tsv"
-    if manifest.is_file():
-        with manifest.open(encoding="utf-8", newline="") as handle:
-            rows = {row["file"]: row["categories"].split(",") for row in csv.DictReader(handle, delimiter="\t")}
-        if all(f in rows for f in files):
-            return {f: "solver" if "f" in rows[f] else "net" for f in files}
-    return {f: guess_kind(corpus / f) for f in files}
+    if not manifest.is_file():
+        return {}
+    with manifest.open(encoding="utf-8", newline="") as handle:
+        return {row["file"]: set(row["categories"].split(",")) for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def file_kind(path: Path, categories: set[str] | None) -> str:
+    if path.suffix == BINARY_SUFFIX:
+        return "binary"
+    if categories is None:
+        return guess_kind(path)
+    return "solver" if categories & SOLVER_CATEGORIES else "net"
 
 
 def guess_kind(path: Path) -> str:
@@ -295,23 +332,35 @@ def floor_row(
     floor: Row | None = None,
     whole: bool = True,
 ) -> Row:
-    jobs = scratch / f"floor-{len(files)}.json"
+    command = floor_command(corpus, files, kinds, scratch, whole)
+    runs = tuple(timed(command, scratch, repeat, problems))
+    size = sum((corpus / f).stat().st_size for f in files)
+    return Row(label, floor_display(whole), len(files), size, runs, floor, floor_note(label, runs, problems))
+
+
+def floor_command(corpus: Path, files: Sequence[str], kinds: dict[str, str], scratch: Path, whole: bool) -> list[str]:
+    """The floor's parse loop over `files` (relative to `corpus`), its file list written into `scratch`."""
+    jobs = scratch / f"floor-{len(files)}-{corpus.name}.json"
     jobs.write_text(json.dumps([[str(corpus / f), kinds[f]] for f in files]), encoding="utf-8")
     mode = "whole" if whole else "strict"
-    command = [sys.executable, "-c", FLOOR_SCRIPT, str(REPO / "upgrade_tool" / "caffe_pb2.py"), str(jobs), mode]
-    runs = tuple(timed(command, scratch, repeat, problems))
+    return [sys.executable, "-c", FLOOR_SCRIPT, str(REPO / "upgrade_tool" / "caffe_pb2.py"), str(jobs), mode]
+
+
+def floor_display(whole: bool) -> str:
+    return f"`python -c <parse loop> caffe_pb2.py <file list> {'whole' if whole else 'strict'}`"
+
+
+def floor_note(label: str, runs: Sequence[Run], problems: list[str]) -> str:
+    """How many files the floor's loop could not parse, and its best time without interpreter start-up."""
     outcomes = [json.loads(run.stdout) for run in runs if run.code == 0]
     if not outcomes:
         problems.append(f"{label}: the parse loop failed")
-        outcomes = [{"failures": "?", "loop_seconds": float("nan")}]
+        return "the parse loop failed"
     loop = min(outcome["loop_seconds"] for outcome in outcomes)
-    note = (
-        f"{outcomes[0]['failures']} of {len(files)} files do not parse with `text_format` (still timed); "
-        f"the loop alone, without interpreter start-up, best {loop:.2f} s"
+    return (
+        f"{outcomes[0]['failures']} of {outcomes[0]['files']} files do not parse with protobuf (still timed); "
+        f"the loop alone, without interpreter start-up, best {loop:.3g} s"
     )
-    size = sum((corpus / f).stat().st_size for f in files)
-    shown = f"`python -c <parse loop> caffe_pb2.py <file list> {mode}`"
-    return Row(label, shown, len(files), size, runs, floor, note)
 
 
 def timed(
@@ -332,11 +381,28 @@ def expect_exit(run: Run, what: str, problems: list[str]) -> None:
         problems.append(f"{what}: exit {run.code}: {run.stderr.strip()[-2000:]}")
 
 
-def measure(command: list[str], cwd: Path) -> Run:
-    """Run `command` as a child: exit code, wall time, peak RSS (wait4, and sampled over its process tree)."""
+def child_environment(**extra: str) -> dict[str, str]:
+    """This environment plus `extra`, without PYTHONDONTWRITEBYTECODE: children use .pyc files, as installed."""
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    return {**environment, **extra}
+
+
+def measure(command: list[str], cwd: Path, environment: dict[str, str] | None = None) -> Run:
+    """Run `command` as a child: exit code, wall time, peak RSS (of its largest process and of its whole tree).
+
+    The child gets `environment`, by default `child_environment()`.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        load = os.getloadavg()[0]
         started = time.perf_counter()
-        child = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        child = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=child_environment() if environment is None else environment,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+        )
         sampler = TreeSampler(child.pid)
         sampler.start()
         _, status, usage = os.wait4(child.pid, 0)
@@ -348,19 +414,28 @@ def measure(command: list[str], cwd: Path) -> Run:
         return Run(
             child.returncode,
             seconds,
-            usage.ru_maxrss * 1024,  # KiB on Linux
+            # wait4's ru_maxrss (KiB on Linux) only where /proc is missing: on Linux it keeps the RSS this
+            # process had when it started the child, which would floor every row at the bench's own size.
+            sampler.largest or usage.ru_maxrss * 1024,
             sampler.peak,
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
+            load,
         )
 
 
 class TreeSampler(threading.Thread):
-    """The largest sum of VmRSS over a process and its children, read from /proc every 20 ms."""
+    """Peak memory of a process and everything below it, from /proc every 20 ms (Linux).
+
+    `largest`: the largest VmHWM (the kernel's own high-water mark of a process's
+    resident memory, so only a process's last 20 ms can be missed) of any one
+    process; `peak`: the largest sum of VmRSS over all of them at once.
+    """
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
+        self.largest = 0
         self.peak = 0
         self._done = threading.Event()
 
@@ -371,34 +446,65 @@ class TreeSampler(threading.Thread):
     def run(self) -> None:
         if not os.path.isdir("/proc"):
             return
-        while not self._done.wait(SAMPLE_SECONDS):
-            self.peak = max(self.peak, sum(rss(pid) for pid in [self.pid, *children(self.pid)]))
+        while True:
+            memory = [resident(pid) for pid in descendants(self.pid)]
+            self.peak = max(self.peak, sum(now for now, _ in memory))
+            self.largest = max(self.largest, *(high for _, high in memory))
+            if self._done.wait(SAMPLE_SECONDS):
+                return
 
 
-def children(parent: int) -> list[int]:
-    """Processes whose parent is `parent` (only pids above it: children are started after it)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) > parent:
-            try:
-                with open(f"/proc/{name}/stat", "rb") as handle:
-                    fields = handle.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == parent:
-                found.append(int(name))
+def descendants(root: int) -> list[int]:
+    """`root` and every process below it (children, their children, ...)."""
+    parents = None if PROC_CHILDREN else parents_from_proc()
+    found = [root]
+    for pid in found:  # grows while it is walked: breadth first
+        found.extend(children(pid) if parents is None else parents.get(pid, ()))
     return found
 
 
-def rss(pid: int) -> int:
+def children(pid: int) -> list[int]:
+    """The children of every thread of `pid`, from /proc/PID/task/TID/children."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children", "rb") as handle:
+                found.extend(int(child) for child in handle.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def parents_from_proc() -> dict[int, list[int]]:
+    """Every process's children, from each /proc/PID/stat: for kernels without the `children` files."""
+    parents: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as handle:
+                    parent = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(parent, []).append(int(name))
+    return parents
+
+
+def resident(pid: int) -> tuple[int, int]:
+    """VmRSS and VmHWM of `pid` in bytes; 0 for a process that is gone."""
+    found = {b"VmRSS": 0, b"VmHWM": 0}
     try:
         with open(f"/proc/{pid}/status", "rb") as handle:
             for line in handle:
-                if line.startswith(b"VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                name, _, value = line.partition(b":")
+                if name in found:
+                    found[name] = int(value.split()[0]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return found[b"VmRSS"], found[b"VmHWM"]
 
 
 def summary_of(report: Path) -> dict[str, int]:
