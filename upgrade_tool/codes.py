@@ -69,7 +69,7 @@ def _sources() -> tuple[tuple[Code, ...], ...]:
 # stays light. tests/test_codes.py keeps it equal to the registry.
 KNOWN = (
     *("E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008"),
-    *("IO001", "IO002", "IO003", "IO004", "IO005", "IO006", "BUG001", "DL001", "DL002"),
+    *("IO001", "IO002", "IO003", "IO004", "IO005", "IO006", "BUG001", "DL001", "DL002", "DL003"),
     *("UP001", "V0001", "V0002", "UP002", "UP003", "VL001", "VL002", "VL003", "VL004", "VL005"),
     *("UP004", "IN001", "IN002", "IN003", "UP005", "BN001", "BN002", "BN003", "BN004", "BN006", "BN007"),
     *("UP006", "ST001", "BN005", "BN101", "BN102", "BN103", "BN104", "BN105", "BN106", "BIN001"),
