@@ -126,6 +126,7 @@ class Setup:
     environment: dict[str, str]
     repeat: int
     problems: list[str]
+    tenfold_runs: int = 1  # the ten-fold rows take minutes a run: best of this many
 
 
 @dataclass
@@ -156,12 +157,17 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; the best wall time counts (default 3)")
     parser.add_argument("--quick", action="store_true", help="one run per row, no ten-fold tree (for development)")
     parser.add_argument(
+        "--tenfold-runs", type=int, default=1, help="runs of each ten-fold row (default 1: each takes minutes)"
+    )
+    parser.add_argument(
         "--small", default=DEFAULT_SMALL, help="target 5's file, relative to the first corpus (default: %(default)s)"
     )
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     if repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.tenfold_runs < 1:
+        parser.error("--tenfold-runs must be at least 1")
     corpora = [path.resolve() for path in (args.corpus or DEFAULT_CORPORA)]
     for corpus in corpora:
         if not corpus.is_dir():
@@ -171,7 +177,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bn-upgrade-targets-") as directory:
         scratch = Path(directory)
         environment = child_environment(BN_UPGRADE_CACHE_DIR=str(scratch / "user-cache"))
-        return bench(Setup(scratch, environment, repeat, []), corpora, args.small, tenfold=not args.quick)
+        setup = Setup(scratch, environment, repeat, [], args.tenfold_runs)
+        return bench(setup, corpora, args.small, tenfold=not args.quick)
 
 
 def bench(setup: Setup, corpora: Sequence[Path], small: str, tenfold: bool) -> int:
@@ -304,6 +311,8 @@ def plan(setup: Setup, kinds: dict[str, str], small_file: str, tenfold: bool) ->
     if tenfold:
         jobs["ten_check"] = tool_job(setup, "4. cold `--check`, ten-fold tree", ["--check", "--no-cache"], "ten")
         jobs["ten_convert"] = in_place_job(setup, "4. cold in place, ten-fold tree", [], "ten-pristine", "ten-fresh")
+        for name in ("ten_check", "ten_convert"):
+            jobs[name].count = setup.tenfold_runs
     small_check = ["--check", small_file]
     jobs |= {
         "python": Job(
@@ -478,7 +487,9 @@ def print_setup(corpora: Sequence[Path], names: Sequence[str], tree: Path, setup
         shown.append(f"{os.path.relpath(corpus)} ({files} files, {size / MB:.2f} MB)")
     print(f"Corpora: {', '.join(shown)}; copies in a temporary directory")
     small_runs = max(setup.repeat, SMALL_RUNS)
-    tenfold_note = f"a ten-fold tree ({TENFOLD} copies)" if tenfold else "no ten-fold tree (--quick)"
+    tenfold_note = (
+        f"a ten-fold tree ({TENFOLD} copies, best of {setup.tenfold_runs})" if tenfold else "no ten-fold tree (--quick)"
+    )
     print(f"Best of {setup.repeat} (target 5: of {small_runs}), rows interleaved round by round; {tenfold_note}")
     print()
 
