@@ -152,7 +152,7 @@ def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> 
     if settings.strict and names:
         raise InputError(f"{names[0]} is not in the schema (--strict)", code="E002")
     reading = _reading(net, settings)
-    run = run_steps(reading, reading.doc, settings, None, _take)
+    run = run_steps(reading, [reading.doc], settings, None, _take)
     if not run.changed:
         return BinaryResult(None, False, (), run.findings, names, len(blobs))
     views = [view[start:end] for start, end in blobs]
