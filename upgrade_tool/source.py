@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
+from array import array
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
@@ -33,7 +34,7 @@ class Source:
     def __init__(self, text: str, bom: bool = False) -> None:
         self.text = text
         self.bom = bom
-        self._line_starts: list[int] | None = None
+        self._line_starts: array[int] | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Source:
@@ -62,7 +63,9 @@ class Source:
         if offset == 0:
             return Position(1, 1)
         if self._line_starts is None:  # built on first use: most files never need it
-            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+            # an array: 8 bytes a line, where a list of ints takes 40
+            self._line_starts = array("q", [0])
+            self._line_starts.extend(m.end() for m in re.finditer("\n", self.text))
         line = bisect.bisect_right(self._line_starts, offset)
         return Position(line, offset - self._line_starts[line - 1] + 1)
 
