@@ -7,10 +7,14 @@ columns count characters, a tab is one).
 
 from __future__ import annotations
 
+import contextlib
+import gc
+
 import pytest
 from conftest import check_noop
 
 from upgrade_tool import InputError, upgrade_text
+from upgrade_tool.reader import parse_tree
 from upgrade_tool.source import Source
 
 
@@ -142,6 +146,44 @@ def test_the_first_error_in_the_file_is_reported() -> None:
     error = error_of(text)
     assert "'foo'" in error.message
     assert (error.line, error.column) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        pytest.param("layer { } }\nname: \x01", 2, 7, "unexpected control character", id="a bad character"),
+        pytest.param('layer {\n  name "a"\n}\nx: 1.5e\n', 4, 4, "invalid number '1.5e'", id="a bad number"),
+        pytest.param('name: [ "a" "b"\nx: "c', 2, 4, "unterminated string", id="an unterminated string"),
+    ],
+)
+def test_a_bad_token_later_in_the_file_is_reported_before_a_syntax_error(
+    text: str, line: int, column: int, message: str
+) -> None:
+    # The tree is built as the tokens come; the rest of the text is still tokenized
+    # before a syntax error is raised, as when the whole text was tokenized first.
+    error = error_of(text)
+    assert message in error.message
+    assert (error.line, error.column) == (line, column), error.message
+
+
+@pytest.mark.parametrize("collecting", [True, False], ids=["collector on", "collector off"])
+@pytest.mark.parametrize("text", ['name: "a"\nlayer { name: "b" }\n', "layer {"], ids=["valid", "invalid"])
+def test_reading_leaves_the_garbage_collector_as_it_found_it(collecting: bool, text: str) -> None:
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        with contextlib.suppress(InputError):
+            parse_tree(text)
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_a_node_spans_its_name() -> None:
+    first, second = parse_tree('layer [ { name: "a" }, { name: "b" } ]  bottom: "x"')[0:2]
+    assert (first.start, first.name_end, second.start, second.name_end) == (0, 5, 0, 5)
+    (bottom,) = parse_tree('  bottom : "x"')
+    assert (bottom.start, bottom.name_end, bottom.end) == (2, 8, 14)
 
 
 def test_empty_list_of_messages_is_accepted() -> None:

@@ -152,7 +152,7 @@ def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> 
     if settings.strict and names:
         raise InputError(f"{names[0]} is not in the schema (strict: every field must be known)", code="E002")
     reading = _reading(net, settings)
-    run = run_steps(reading, reading.doc, settings, None, _take)
+    run = run_steps(reading, [reading.doc], settings, None, _take)
     if not run.changed:
         return BinaryResult(None, False, (), run.findings, names, len(blobs))
     views = [view[start:end] for start, end in blobs]
@@ -358,13 +358,13 @@ def _unknown(net: Message) -> tuple[str, list[_Kept]]:
         known = desc.fields_by_number.get(item.field_number)
         if known is not None and known.enum_type is not None and item.wire_type == VARINT:
             number = item.data - (1 << 64) if item.data >= 1 << 63 else item.data
-            node = Field(known.name, len(values), len(values))
+            node = Field(known.name, len(values))
             start = len(values)
             values += f"{number} "
-            node.values = [Scalar("number", start, len(values) - 1, start + (number < 0))]
+            node.values = (Scalar("number", start, len(values) - 1, start + (number < 0)),)
             node.end = node.stop = len(values) - 1
         else:
-            node = Field(f"field {item.field_number}", 0, 0)
+            node = Field(f"field {item.field_number}", 0)
         kept.append((Unknown(path, node), (item.field_number, item.wire_type, _frozen(item.data))))
     return values, kept
 

@@ -139,7 +139,7 @@ def _bind_field(
         return node
     repeated = field.is_repeated
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        if repeated and node.values == []:  # `name: []`, an empty list of messages
+        if repeated and node.values == ():  # `name: []`, an empty list of messages
             return None
         if node.children is None:
             raise InputError(f"{node.name!r} is a message: expected '{{' after it", node.name_end)

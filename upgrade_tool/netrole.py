@@ -112,9 +112,10 @@ def classify(net: Any, embedded_as: str | None = None) -> NetRole:
         role = EMBEDDED_ROLES[embedded_as]
         return NetRole(role, f"{role.value} net: the solver's {embedded_as}")
     fields = net.DESCRIPTOR.fields_by_name
-    layers = list(net.layer) if "layer" in fields else []
+    # Iterated, not listed: a Python object for each layer of a big net at once costs 500 bytes a layer.
+    layers = net.layer if "layer" in fields else ()
     if not layers and "layers" in fields:
-        layers = list(net.layers)
+        layers = net.layers
     if "state" in fields and net.HasField("state") and net.state.HasField("phase"):
         said = "TRAIN" if net.state.phase == TRAIN else "TEST"
         role = Role.TRAIN if net.state.phase == TRAIN else Role.TEST

@@ -17,6 +17,7 @@ the same way. Any failed proof raises `SelfCheckError`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -136,23 +137,30 @@ def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None)
     """Upgrade one decoded input; raises `InputError` or `SelfCheckError`."""
     reading = _read(source.text, settings, kind)
     settings = for_file(settings, reading)
-    run = run_steps(reading, reading.doc, settings, source)
+    read_findings = tuple(_reading_findings(reading, settings, source))
+    doc = reading.doc
+    unknown = tuple(dict.fromkeys(_describe_unknown(doc, item.node) for item in doc.unknown))
+    # From here the run alone holds the input's document, so its syntax tree goes as
+    # soon as the first change is read back: two trees are never held at once.
+    handed = [doc]
+    del doc
+    reading = dataclasses.replace(reading, doc=_without_tree(handed[0]))
+    run = run_steps(reading, handed, settings, source)
     if run.changed:
         require_stable(run.reading, run.doc, run.settings)
     text = run.doc.text
     if settings.output_format is OutputFormat.CANONICAL:
         text = render(run.doc.message)
         if text != run.doc.text:
-            _prove_canonical(text, run.reading, run.doc, run.settings)
-    findings = tuple(_reading_findings(reading, settings, source)) + run.findings
-    doc = reading.doc
-    unknown = tuple(dict.fromkeys(_describe_unknown(doc, item.node) for item in doc.unknown))
+            kept = _kept_unknown(run.doc)
+            run = dataclasses.replace(run, doc=_without_tree(run.doc))  # its tree goes before the new one is built
+            _prove_canonical(text, run.reading, run.doc, kept, run.settings)
     return Result(
         text,
         run.changed,
         reading.kind,
         run.changes,
-        findings,
+        read_findings + run.findings,
         unknown,
         run.notices,
         reading.file_dialect,
@@ -160,6 +168,11 @@ def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None)
         settings.target or "bvlc",
         tuple(_roles(run.doc, reading.kind)),
     )
+
+
+def _without_tree(doc: Document) -> Document:
+    """The document as a reading keeps it once a run owns the tree: its message, no nodes."""
+    return Document(doc.text, None, doc.message)
 
 
 def _read(text: str, settings: Settings, kind: Kind | None) -> Reading:
@@ -215,14 +228,19 @@ Take = Callable[[Document, Message, PassResult, str], Document]
 
 
 def run_steps(
-    reading: Reading, doc: Document, settings: Settings, source: Source | None = None, take: Take | None = None
+    reading: Reading, handed: list[Document], settings: Settings, source: Source | None = None, take: Take | None = None
 ) -> _Run:
     """Run every selected pass, then every selected rule; each change is applied and proven.
 
     Text changes are applied to the text, which is read back and must equal the
     step's message; a binary model (`take`) takes the message, and `take` proves
     nothing it does not know was lost. Both routes run this one loop.
+
+    The document to start from comes in `handed`, which this empties: where the
+    caller keeps no other reference, each document (and its syntax tree) is let
+    go before the text that replaces it is read, not after.
     """
+    doc = handed.pop()
     changes: list[Change] = []
     findings: list[Located] = []
     notices: list[str] = []
@@ -241,6 +259,7 @@ def run_steps(
                 continue
             expected = graft(doc.message, path, outcome.net)
             line, column = _first_change(outcome.edits, doc, path, history, source)
+            change = Change(step.code.code, step.name, outcome.summary, outcome.counts, line, column)
             if take is not None:
                 new_doc = take(doc, expected, outcome, step.name)
             elif outcome.edits is None:
@@ -251,11 +270,15 @@ def run_steps(
                 if outcome.schema is not None:  # the net moved to the target's schema: read it so from now on
                     reading = dataclasses.replace(reading, schema=outcome.schema, dialect=settings.target or "bvlc")
                     settings = dataclasses.replace(settings, dialect=settings.target)
-                new_doc = reread(apply_edits(doc.text, outcome.edits), reading, settings)
-                _require_same(new_doc, expected, doc, step.name, outcome.resolved)
-                history.append(list(outcome.edits))
+                kept = _kept_unknown(doc, outcome.resolved)
+                text, edits = doc.text, outcome.edits
+                del doc, outcome  # the old tree goes before the new text is made, and read
+                history.append(list(edits))
+                new_doc = reread(apply_edits(text, edits), reading, settings)
+                del text
+                _require_same(new_doc, expected, kept, step.name)
             doc = new_doc
-            changes.append(Change(step.code.code, step.name, outcome.summary, outcome.counts, line, column))
+            changes.append(change)
     return _Run(doc, tuple(changes), tuple(findings), tuple(dict.fromkeys(notices)), reading, settings)
 
 
@@ -341,20 +364,31 @@ def _rewrite_canonically(reading: Reading, doc: Document, expected: Message, set
             "E007",
         )
     new_doc = reread(render(expected), reading, settings)
-    _require_same(new_doc, expected, doc, name)
+    _require_same(new_doc, expected, _kept_unknown(doc), name)
     return new_doc
 
 
-def _require_same(
-    new_doc: Document, expected: Message, old_doc: Document, name: str, resolved: tuple[Field, ...] = ()
-) -> None:
-    if _wire(new_doc.message) != _wire(expected):
-        raise SelfCheckError(f"after the {name} pass, the text does not read back as the upgraded net")
+def _kept_unknown(doc: Document, resolved: tuple[Field, ...] = ()) -> Counter[bytes]:
+    """The unknown fields a step must keep (all but those it resolved), each as a digest of its text.
+
+    Digests, not the texts: in a fork's net the unknown text can be most of the file.
+    """
     gone = {id(node) for node in resolved}
-    kept = [old_doc.text[u.node.start : u.node.stop] for u in old_doc.unknown if id(u.node) not in gone]
+    return Counter(_digest(doc.text, u.node) for u in doc.unknown if id(u.node) not in gone)
+
+
+def _digest(text: str, node: Field) -> bytes:
+    span = text[node.start : node.stop].encode("utf-8", "surrogatepass")  # one string, one byte string
+    return hashlib.blake2b(span).digest()
+
+
+def _require_same(new_doc: Document, expected: Message, kept: Counter[bytes], name: str) -> None:
+    # Digests of the serialized messages: one of them is held at a time, not both.
+    if hashlib.blake2b(_wire(new_doc.message)).digest() != hashlib.blake2b(_wire(expected)).digest():
+        raise SelfCheckError(f"after the {name} pass, the text does not read back as the upgraded net")
     # Each text exactly once more, wherever the pass put it: moving known fields
     # around can change which of two unknown fields comes first (as in the binary route).
-    if Counter(new_doc.unknown_texts()) != Counter(kept):
+    if _kept_unknown(new_doc) != kept:
         raise SelfCheckError(f"the {name} pass changed text the schema does not know")
 
 
@@ -365,17 +399,17 @@ def _wire(message: Message) -> bytes:
 
 def require_stable(reading: Reading, doc: Document, settings: Settings, take: Take | None = None) -> None:
     """A second run over the output must change nothing."""
-    again = run_steps(reading, doc, settings, None, take)
+    again = run_steps(reading, [doc], settings, None, take)
     if again.changed:
         raise SelfCheckError("a second run would upgrade the output again")
 
 
-def _prove_canonical(text: str, reading: Reading, doc: Document, settings: Settings) -> None:
+def _prove_canonical(text: str, reading: Reading, doc: Document, kept: Counter[bytes], settings: Settings) -> None:
     try:
         again = reread(text, reading, settings)
     except InputError as exc:
         raise SelfCheckError(f"the canonical output does not parse: {exc.message}") from None
-    _require_same(again, doc.message, doc, "canonical printer")
+    _require_same(again, doc.message, kept, "canonical printer")
     require_stable(reading, again, settings)
 
 

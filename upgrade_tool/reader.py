@@ -8,7 +8,8 @@ fields exist and what their values mean is the binder's job (`upgrade_tool.binde
 Tokens follow protobuf's C++ tokenizer, which is what Caffe reads with: `#` comments,
 identifiers, decimal/octal/hex integers, floats with an optional `f` suffix, single-
 or double-quoted strings (adjacent strings concatenate), and the symbols `{}<>[]:;,-`.
-The parser keeps its own stack, so nesting depth is bounded by memory, not recursion.
+The parser keeps its own stack, so nesting depth is bounded by memory, not recursion,
+and builds the tree as the tokens come: no list of tokens is kept.
 
 A byte that is not UTF-8 reaches the reader as a lone surrogate (`Source` decodes
 with `surrogateescape`): it is kept inside a comment, as Caffe keeps it, and is an
@@ -17,7 +18,9 @@ error anywhere else, strings included (a protobuf string field must be UTF-8 in 
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
@@ -69,28 +72,35 @@ class Scalar(NamedTuple):
 class Field:
     """One `name: value` or `name { ... }` occurrence in the text.
 
-    `start` is the offset of the name, `end` the offset just past the value
-    (past the closing delimiter for messages); `stop` also covers a trailing `,`
-    or `;`. For a message, `children` holds its fields and `open`/`close` the
-    offsets of its delimiters; for a scalar, `values` holds one `Scalar`, or
-    several (or none) when written as a list `[a, b]`. `colon` says whether a `:`
-    followed the name (a scalar needs one, a message does not).
+    `start` is the offset of the name, `name_end` the offset just past it, `end`
+    the offset just past the value (past the closing delimiter for messages);
+    `stop` also covers a trailing `,` or `;`. For a message, `children` holds its
+    fields and `open`/`close` the offsets of its delimiters; for a scalar,
+    `values` holds one `Scalar`, or several (or none) when written as a list
+    `[a, b]`. `colon` says whether a `:` followed the name (a scalar needs one, a
+    message does not).
+
+    A big net has a node for each of its fields, so a node keeps no more than it
+    must: `name_end` is worked out from the name, and values are a tuple.
     """
 
-    __slots__ = ("name", "start", "name_end", "end", "stop", "children", "values", "open", "close", "in_list", "colon")
+    __slots__ = ("name", "start", "end", "stop", "children", "values", "open", "close", "in_list", "colon")
 
-    def __init__(self, name: str, start: int, name_end: int) -> None:
+    def __init__(self, name: str, start: int) -> None:
         self.name = name
         self.start = start
-        self.name_end = name_end
-        self.end = name_end
-        self.stop = name_end
+        self.end = start  # until the value is read
+        self.stop = start
         self.children: list[Field] | None = None
-        self.values: list[Scalar] | None = None
+        self.values: tuple[Scalar, ...] | None = None
         self.open = -1
         self.close = -1
         self.in_list = False
         self.colon = False
+
+    @property
+    def name_end(self) -> int:
+        return self.start + len(self.name)
 
     def __repr__(self) -> str:
         return f"Field({self.name!r}, {self.start}..{self.end})"
@@ -99,35 +109,44 @@ class Field:
 def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
     """Tokens as parallel lists: kind ("i", "n", "s" or the symbol itself), start, end.
 
-    A last token of kind "" marks the end of the text. (Lists, not arrays: the
-    parser's fields share these int objects, and an array would make new ones.)
+    A last token of kind "" marks the end of the text.
     """
     kinds: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    add_kind, add_start, add_end = kinds.append, starts.append, ends.append
+    for kind, start, end in _tokens(text):
+        kinds.append(kind)
+        starts.append(start)
+        ends.append(end)
+        if kind == "":
+            break
+    return kinds, starts, ends
+
+
+def _tokens(text: str) -> Iterator[tuple[str, int, int]]:
+    """Each token as (kind, start, end), then the end of the text (kind "") for ever.
+
+    A token the tokenizer refuses raises `InputError` when it is reached.
+    """
     not_utf8 = _NOT_UTF8.search(text) is not None
     for match in _TOKEN.finditer(text):
         group = match.lastindex or 0
         start, end = match.span(group)
         if group == 4:
-            add_kind(text[start])
+            yield text[start], start, end
         elif group is not None and group < 4:
             if not_utf8 and group == 3:
                 _refuse_bytes_in_string(text, start, end)
-            add_kind(_KIND[group])
+            yield _KIND[group], start, end
         elif group == 5:
             raise InputError(f"invalid number {clip(text[start:end])!r}", start)
         elif group == 7:
             break
         else:
             raise _bad_character(text, start)
-        add_start(start)
-        add_end(end)
-    kinds.append("")
-    starts.append(len(text))
-    ends.append(len(text))
-    return kinds, starts, ends
+    size = len(text)
+    while True:
+        yield "", size, size
 
 
 def clip(word: str, limit: int = 40) -> str:
@@ -183,16 +202,48 @@ def parse_tree(text: str) -> list[Field]:
     One loop over the tokens with its own stack of open messages: fast, and
     nesting depth is bounded by memory, not by Python's recursion limit.
     Running out of memory is an `InputError` about the whole input.
+
+    The garbage collector is paused meanwhile: a tree has no reference cycles
+    for it to find, and its passes over the growing tree took a third of the time.
     """
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _parse_tree(text)
     except MemoryError:
         pass  # raised below, once the half-built tree is let go
+    finally:
+        if collecting:
+            gc.enable()
     raise out_of_memory(len(text))
 
 
 def _parse_tree(text: str) -> list[Field]:
-    kinds, starts, ends = tokenize(text)
+    tokens = _tokens(text)
+    try:
+        return _build(text, tokens.__next__)
+    except _SyntaxError as exc:
+        # A token the tokenizer refuses, anywhere in the text, is the error to report:
+        # the tree is built as the tokens come, so the rest of them are read first.
+        for kind, _, _ in tokens:
+            if kind == "":
+                break
+        raise exc.error from None
+
+
+class _SyntaxError(Exception):
+    """The parser's own error, raised once the rest of the text is known to tokenize."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.error = InputError(message, offset)
+
+
+_Token = tuple[str, int, int]  # kind, start, end
+
+
+def _build(text: str, advance: Callable[[], _Token]) -> list[Field]:
+    """The tree, from the tokens as they come: no list of them is kept (memory: README, 'Memory')."""
     names: dict[str, str] = {}  # one string per field name, however many fields it names
     root: list[Field] = []
     # Each open message: its Field (None for the top level), its closing symbol, its fields.
@@ -200,113 +251,108 @@ def _parse_tree(text: str) -> list[Field]:
     owner: Field | None = None
     closer = ""
     children = root
-    i = 0
+    kind, start, end = advance()
     while True:
-        kind = kinds[i]
         if kind == "i":
-            start, name_end = starts[i], ends[i]
-            name = text[start:name_end]
-            field = Field(names.setdefault(name, name), start, name_end)
+            name = text[start:end]
+            field = Field(names.setdefault(name, name), start)
             children.append(field)
-            i += 1
-            colon = kinds[i] == ":"
+            kind, start, end = advance()
+            colon = kind == ":"
             if colon:
                 field.colon = True
-                i += 1
-            kind = kinds[i]
-            if kind == "{" or kind == "<" or (kind == "[" and kinds[i + 1] in _CLOSER):
-                if kind == "[":
-                    field.in_list = True
-                    i += 1
-                    kind = kinds[i]
-                stack.append((owner, closer, children))
-                field.open = starts[i]
-                field.children = children = []
-                owner, closer = field, _CLOSER[kind]
-                i += 1
-            elif kind == "[":
-                i = _parse_scalar_list(text, kinds, starts, ends, i, field)
-            elif not colon:
-                raise InputError(f"expected ':' or '{{' after field name {clip(field.name)!r}", starts[i])
-            else:
-                scalar, i = _parse_scalar(text, kinds, starts, ends, i)
-                field.values = [scalar]
+                kind, start, end = advance()
+            if kind == "[":
+                kind, start, end = advance()
+                if kind not in _CLOSER:
+                    kind, start, end = _parse_scalar_list(text, advance, kind, start, end, field)
+                    continue
+                field.in_list = True
+            elif kind != "{" and kind != "<":
+                if not colon:
+                    raise _SyntaxError(f"expected ':' or '{{' after field name {clip(field.name)!r}", start)
+                scalar, (kind, start, end) = _parse_scalar(text, advance, kind, start, end)
+                field.values = (scalar,)
                 field.end = field.stop = scalar.end
-                if kinds[i] == "," or kinds[i] == ";":
-                    field.stop = ends[i]
-                    i += 1
+                if kind == "," or kind == ";":
+                    field.stop = end
+                    kind, start, end = advance()
+                continue
+            stack.append((owner, closer, children))
+            field.open = start
+            field.children = children = []
+            owner, closer = field, _CLOSER[kind]
+            kind, start, end = advance()
         elif kind == closer and owner is not None:
-            end = ends[i]
-            i += 1
             owner.close = end - 1
             owner.end = owner.stop = end
             done = owner
             owner, closer, children = stack.pop()
+            kind, start, end = advance()
             if done.in_list:
-                if kinds[i] == ",":  # the next message of `name [{...}, {...}]`
-                    i += 1
-                    kind = kinds[i]
+                if kind == ",":  # the next message of `name [{...}, {...}]`
+                    kind, start, end = advance()
                     if kind not in _CLOSER:
-                        raise InputError("expected '{' in a list of messages", starts[i])
-                    element = Field(done.name, done.start, done.name_end)
+                        raise _SyntaxError("expected '{' in a list of messages", start)
+                    element = Field(done.name, done.start)
                     element.in_list = True
                     children.append(element)
                     stack.append((owner, closer, children))
-                    element.open = starts[i]
+                    element.open = start
                     element.children = children = []
                     owner, closer = element, _CLOSER[kind]
-                    i += 1
+                    kind, start, end = advance()
                     continue
-                if kinds[i] != "]":
-                    found = _describe(text, kinds[i], starts[i], ends[i])
-                    raise InputError(f"expected ',' or ']', found {found}", starts[i])
-                done.end = done.stop = ends[i]
-                i += 1
-            if kinds[i] == "," or kinds[i] == ";":
-                done.stop = ends[i]
-                i += 1
+                if kind != "]":
+                    raise _SyntaxError(f"expected ',' or ']', found {_describe(text, kind, start, end)}", start)
+                done.end = done.stop = end
+                kind, start, end = advance()
+            if kind == "," or kind == ";":
+                done.stop = end
+                kind, start, end = advance()
         elif kind == "" and owner is None:
             return root
         else:
             expected = f"a field name or {closer!r}" if owner is not None else "a field name"
-            found = _describe(text, kind, starts[i], ends[i])
-            raise InputError(f"expected {expected}, found {found}", starts[i])
+            raise _SyntaxError(f"expected {expected}, found {_describe(text, kind, start, end)}", start)
 
 
-def _parse_scalar(text: str, kinds: list[str], starts: list[int], ends: list[int], i: int) -> tuple[Scalar, int]:
-    """One value (a `-` and a number or word, or adjacent strings); returns it and the next index."""
-    start = starts[i]
-    negative = kinds[i] == "-"
-    if negative:
-        i += 1
-    kind = kinds[i]
-    if kind == "s" and not negative:
+def _parse_scalar(text: str, advance: Callable[[], _Token], kind: str, start: int, end: int) -> tuple[Scalar, _Token]:
+    """One value (a `-` and a number or word, or adjacent strings) from the token `kind, start, end` on.
+
+    Returns it and the token after it.
+    """
+    if kind == "s":
         pieces = []
-        while kinds[i] == "s":
-            pieces.append((starts[i], ends[i]))
-            i += 1
-        return Scalar("string", start, pieces[-1][1], start, tuple(pieces)), i
+        while kind == "s":
+            pieces.append((start, end))
+            kind, start, end = advance()
+        return Scalar("string", pieces[0][0], pieces[-1][1], pieces[0][0], tuple(pieces)), (kind, start, end)
+    first = start
+    if kind == "-":
+        kind, start, end = advance()
     if kind != "n" and kind != "i":
-        raise InputError(f"expected a value, found {_describe(text, kind, starts[i], ends[i])}", starts[i])
-    return Scalar("number" if kind == "n" else "ident", start, ends[i], starts[i]), i + 1
+        raise _SyntaxError(f"expected a value, found {_describe(text, kind, start, end)}", start)
+    return Scalar("number" if kind == "n" else "ident", first, end, start), advance()
 
 
-def _parse_scalar_list(text: str, kinds: list[str], starts: list[int], ends: list[int], i: int, field: Field) -> int:
-    """`name: [a, b, c]`: several scalar values for one repeated field."""
-    i += 1  # "["
+def _parse_scalar_list(
+    text: str, advance: Callable[[], _Token], kind: str, start: int, end: int, field: Field
+) -> _Token:
+    """`name: [a, b, c]` from the token after `[` on: several scalar values for one repeated field."""
     values: list[Scalar] = []
-    field.values = values
-    if kinds[i] != "]":
-        scalar, i = _parse_scalar(text, kinds, starts, ends, i)
+    if kind != "]":
+        scalar, (kind, start, end) = _parse_scalar(text, advance, kind, start, end)
         values.append(scalar)
-        while kinds[i] == ",":
-            scalar, i = _parse_scalar(text, kinds, starts, ends, i + 1)
+        while kind == ",":
+            scalar, (kind, start, end) = _parse_scalar(text, advance, *advance())
             values.append(scalar)
-    if kinds[i] != "]":
-        raise InputError(f"expected ',' or ']', found {_describe(text, kinds[i], starts[i], ends[i])}", starts[i])
-    field.end = field.stop = ends[i]
-    i += 1
-    if kinds[i] == "," or kinds[i] == ";":
-        field.stop = ends[i]
-        i += 1
-    return i
+    if kind != "]":
+        raise _SyntaxError(f"expected ',' or ']', found {_describe(text, kind, start, end)}", start)
+    field.values = tuple(values)
+    field.end = field.stop = end
+    kind, start, end = advance()
+    if kind == "," or kind == ";":
+        field.stop = end
+        kind, start, end = advance()
+    return kind, start, end

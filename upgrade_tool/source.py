@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
+from array import array
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
@@ -33,7 +34,7 @@ class Source:
     def __init__(self, text: str, bom: bool = False) -> None:
         self.text = text
         self.bom = bom
-        self._line_starts: list[int] | None = None
+        self._line_starts: array[int] | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Source:
@@ -62,7 +63,9 @@ class Source:
         if offset == 0:
             return Position(1, 1)
         if self._line_starts is None:  # built on first use: most files never need it
-            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+            # an array: 8 bytes a line, where a list of ints takes 40
+            self._line_starts = array("q", [0])
+            self._line_starts.extend(m.end() for m in re.finditer("\n", self.text))
         line = bisect.bisect_right(self._line_starts, offset)
         return Position(line, offset - self._line_starts[line - 1] + 1)
 
@@ -74,11 +77,14 @@ def _decode(body: bytes) -> str:
         return body.decode("utf-8", "surrogateescape")
 
 
-# Peak memory of an upgrade in place: about 1,100 bytes a field (two syntax trees and
-# the messages, bench/scaling.py: 36 bytes per byte of a real 64 MB net, 80 of a net of
-# tiny layers) and the texts. Past what is free, protobuf's C code crashes rather than
-# raising MemoryError, so a big input is checked against free memory before it is read.
-BYTES_PER_FIELD = 1200
+# Peak memory of an upgrade in place (README, 'Memory'): one syntax tree (about 340 bytes a
+# field), the messages (a message costs far more than a value) and copies of the text.
+# 350 bytes for each `:`, 4,000 for each `{` or `<` and 4 a character is more than the peak
+# measured for bench/scaling.py's net and for nets of tiny layers, V1 ones included. Past
+# what is free, protobuf's C code crashes rather than raising MemoryError, so a big input
+# is checked against free memory before it is read.
+BYTES_PER_VALUE = 350
+BYTES_PER_MESSAGE = 4000
 BYTES_PER_CHARACTER = 4
 CHECKED_FROM = 16_000_000  # characters; below this, no input needs much memory
 
@@ -93,9 +99,9 @@ def out_of_memory(size: int, needed: int = 0, free: int = 0) -> InputError:
 
 
 def memory_needed(text: str) -> int:
-    """About the most memory upgrading `text` in place takes (fields counted by their `:` and braces)."""
-    fields = text.count(":") + text.count("{") + text.count("<")
-    return BYTES_PER_FIELD * fields + BYTES_PER_CHARACTER * len(text)
+    """About the most memory upgrading `text` in place takes (values counted by their `:`, messages by braces)."""
+    messages = text.count("{") + text.count("<")
+    return BYTES_PER_VALUE * text.count(":") + BYTES_PER_MESSAGE * messages + BYTES_PER_CHARACTER * len(text)
 
 
 def check_memory(text: str) -> None:

@@ -108,7 +108,7 @@ class _Places:
             if node.name == "input_shape":
                 places.shapes.append(node)
             else:
-                values = node.values or []
+                values = node.values or ()
                 at = [node.start] if len(values) == 1 else [value.start for value in values]
                 is_input = node.name == "input"
                 (places.inputs if is_input else places.dims).extend(values)
