@@ -56,6 +56,7 @@ MODERN = 'name: "net"\nlayer {\n  name: "bn1"\n  type: "BatchNorm"\n}\n'
 OLD_NS = 1_500_000_000_000_000_000  # a fixed past mtime, so an untouched file is provable
 TEMP = re.compile(r"\.bn-upgrade\.tmp$")
 INTERRUPTED = "bn-upgrade: interrupted; files already upgraded are complete, the rest untouched."
+WRITTEN_BEFORE = "  written before the interrupt: "
 
 
 def write(path: Path, data: str | bytes, *, mode: int | None = None) -> Path:
@@ -984,7 +985,15 @@ def test_a_signal_mid_batch_leaves_every_file_whole_and_no_temp_file(tmp_path: P
             os.killpg(process.pid, signal.SIGKILL)
     assert "Traceback" not in stderr
     assert process.returncode == 130, stderr
-    assert stderr.splitlines() == [INTERRUPTED]
+    lines = stderr.splitlines()
+    assert INTERRUPTED in lines, stderr
+    # Before it: the lines of files reported in order; after it: files whose reports came in
+    # before the signal but could not be printed yet (an earlier file was still in hand).
+    before, after = lines[: lines.index(INTERRUPTED)], lines[lines.index(INTERRUPTED) + 1 :]
+    assert all(": upgraded" in line for line in before), stderr
+    listed = [line.removeprefix(WRITTEN_BEFORE) for line in after]
+    assert all(line.startswith(WRITTEN_BEFORE) for line in after), stderr
+    assert all((tmp_path / name).read_text() == upgraded for name in listed), stderr
     contents = [path.read_text() for path in sorted(tree.rglob("*.prototxt"))]
     assert len(contents) == 300
     assert set(contents) <= {legacy, upgraded}, "a file is neither its original nor its upgrade"
