@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from upgrade_tool.binder import bind
 from upgrade_tool.codes import Code, Level
@@ -309,21 +309,15 @@ def _unknown_field_error(text: str, tree: list[Field], kind: Kind, schema: Schem
 
 def _value_meant(tree: list[Field], root: Descriptor, offset: int, text: str) -> str:
     """`; did you mean 'MAX'?` for the enum value written at `offset`, if its enum has a close name."""
-    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
-    while pending:
-        owner, nodes = pending.pop()
-        for node in nodes:
-            if not node.start <= offset < node.end:
-                continue
-            field = owner.fields_by_name.get(node.name)
-            if field is None:
-                return ""
-            if node.children and field.message_type is not None:
-                pending.append((field.message_type, node.children))
-            elif field.enum_type is not None:
-                for scalar in node.values or ():
-                    if scalar.start == offset:
-                        return _did_you_mean(text[scalar.token : scalar.end], field.enum_type.values_by_name)
+    for _, field, node in _nodes_towards(tree, root, offset):
+        if not node.start <= offset < node.end:
+            continue
+        if field is None:
+            return ""
+        if field.enum_type is not None:
+            for scalar in node.values or ():
+                if scalar.start == offset:
+                    return _did_you_mean(text[scalar.token : scalar.end], field.enum_type.values_by_name)
     return ""
 
 
@@ -331,38 +325,44 @@ def _misspelt_required(tree: list[Field], root: Descriptor, refused: InputError)
     """For a required field missing beside an unknown one of a close name, the error at that name."""
     if not refused.message.startswith("required field"):
         return refused
-    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
-    while pending:
-        owner, nodes = pending.pop()
-        for node in nodes:
-            field = owner.fields_by_name.get(node.name)
-            if field is None or field.message_type is None or not node.children:
-                continue
-            if node.start != refused.offset:
-                pending.append((field.message_type, node.children))
-                continue
-            inner: Descriptor = field.message_type
-            given = {child.name for child in node.children}
-            missing = [f.name for f in inner.fields if f.is_required and f.name not in given]
-            for child in node.children:
-                hint = _did_you_mean(child.name, missing) if child.name not in inner.fields_by_name else ""
-                if hint:
-                    return InputError(
-                        f"unknown field {clip(child.name)!r} in {inner.full_name}{hint}", child.start, "E002"
-                    )
+    for _, field, node in _nodes_towards(tree, root, refused.offset):
+        if field is None or field.message_type is None or not node.children or node.start != refused.offset:
+            continue
+        inner: Descriptor = field.message_type
+        given = {child.name for child in node.children}
+        missing = [f.name for f in inner.fields if f.is_required and f.name not in given]
+        for child in node.children:
+            hint = _did_you_mean(child.name, missing) if child.name not in inner.fields_by_name else ""
+            if hint:
+                return InputError(f"unknown field {clip(child.name)!r} in {inner.full_name}{hint}", child.start, "E002")
     return refused
 
 
 def _unknown_at(tree: list[Field], root: Descriptor, offset: int) -> tuple[Descriptor, Field] | None:
-    """The field starting at `offset` that its message does not have, and that message (no recursion)."""
+    """The field starting at `offset` that its message does not have, and that message."""
+    for owner, field, node in _nodes_towards(tree, root, offset):
+        if field is None and node.start == offset:
+            return owner, node
+    return None
+
+
+def _nodes_towards(
+    tree: list[Field], root: Descriptor, offset: int
+) -> Iterator[tuple[Descriptor, FieldDescriptor | None, Field]]:
+    """(message, its field or None, node) for each node on the way to `offset`, no recursion.
+
+    Each message's nodes come in order, then those of its known message fields that span `offset`.
+    """
     pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
     while pending:
         owner, nodes = pending.pop()
         for node in nodes:
             field = owner.fields_by_name.get(node.name)
-            if field is None:
-                if node.start == offset:
-                    return owner, node
-            elif node.children and field.message_type is not None and node.start <= offset < node.end:
+            yield owner, field, node
+            if (
+                field is not None
+                and field.message_type is not None
+                and node.children
+                and node.start <= offset < node.end
+            ):
                 pending.append((field.message_type, node.children))
-    return None
