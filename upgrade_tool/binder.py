@@ -23,7 +23,7 @@ from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from upgrade_tool.errors import InputError
-from upgrade_tool.reader import Field, Scalar, clip
+from upgrade_tool.reader import Field, Scalar, Span, clip
 from upgrade_tool.source import out_of_memory
 
 _INT_RANGES = {
@@ -399,10 +399,13 @@ class Locator:
     lookup costs the length of its path, not the size of the net.
     """
 
-    def __init__(self, tree: list[Field], skip: frozenset[int] = frozenset()) -> None:
+    def __init__(self, tree: list[Field], skip: frozenset[tuple[int, int]] = frozenset()) -> None:
         self._tree = tree
-        self._skip = skip  # ids of nodes the message does not hold
-        self._indexes: dict[int, dict[str, tuple[list[int], list[Field]]]] = {}
+        self._skip = skip  # keys of nodes the message does not hold
+        # By the list's id, with the list itself: a lazy tree's lists can be read again, and a list let go
+        # could leave its id to another.
+        self._indexes: dict[int, tuple[list[Field], dict[str, tuple[list[int], list[Field]]]]] = {}
+        self._lazy: dict[tuple[int, int], list[Field]] = {}  # the children of each lazy node gone through
 
     def find(self, path: Path) -> Field | None:
         node: Field | None = None
@@ -415,31 +418,42 @@ class Locator:
             if at < 0 or index >= firsts[at] + _held(nodes[at]):
                 return None
             node = nodes[at]
-            fields = node.children
+            fields = self._children(node)
         return node
 
     def _index(self, fields: list[Field]) -> dict[str, tuple[list[int], list[Field]]]:
         """For each name: the index of the first value each node holds, and the nodes."""
-        index = self._indexes.get(id(fields))  # the tree outlives this locator, so ids are not reused
-        if index is None:
-            index = self._indexes[id(fields)] = {}
-            counts: dict[str, int] = {}
-            for node in fields:
-                held = 0 if id(node) in self._skip else _held(node)
-                if held:
-                    firsts, nodes = index.setdefault(node.name, ([], []))
-                    firsts.append(counts.get(node.name, 0))
-                    nodes.append(node)
-                    counts[node.name] = firsts[-1] + held
+        known = self._indexes.get(id(fields))
+        if known is not None:
+            return known[1]
+        index: dict[str, tuple[list[int], list[Field]]] = {}
+        self._indexes[id(fields)] = (fields, index)
+        counts: dict[str, int] = {}
+        for node in fields:
+            held = 0 if (self._skip and node.key in self._skip) else _held(node)
+            if held:
+                firsts, nodes = index.setdefault(node.name, ([], []))
+                firsts.append(counts.get(node.name, 0))
+                nodes.append(node)
+                counts[node.name] = firsts[-1] + held
         return index
+
+    def _children(self, node: Field) -> list[Field] | None:
+        """A node's children; a lazy node's as first read here, so that its list and index stay one."""
+        if not isinstance(node, Span):
+            return node.children
+        children = self._lazy.get(node.key)
+        if children is None:
+            children = self._lazy[node.key] = node.children
+        return children
 
 
 _NONE: tuple[list[int], list[Field]] = ([], [])
 
 
 def _held(node: Field) -> int:
-    """How many values of its field a node gives the message."""
-    return 1 if node.children is not None else len(node.values or ())
+    """How many values of its field a node gives the message (a message node has no `values`)."""
+    return 1 if node.values is None else len(node.values)
 
 
 def parse_integer(word: str) -> int | None:

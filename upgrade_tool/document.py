@@ -47,7 +47,7 @@ class Document:
     def _locator(self) -> Locator | None:
         if self.tree is None:
             return None
-        return Locator(self.tree, frozenset(id(item.node) for item in self.unknown))
+        return Locator(self.tree, frozenset(item.node.key for item in self.unknown))
 
     @cached_property
     def _unknown_by_owner(self) -> dict[Path, list[Unknown]]:

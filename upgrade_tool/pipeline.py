@@ -373,8 +373,8 @@ def _kept_unknown(doc: Document, resolved: tuple[Field, ...] = ()) -> Counter[by
 
     Digests, not the texts: in a fork's net the unknown text can be most of the file.
     """
-    gone = {id(node) for node in resolved}
-    return Counter(_digest(doc.text, u.node) for u in doc.unknown if id(u.node) not in gone)
+    gone = {node.key for node in resolved}
+    return Counter(_digest(doc.text, u.node) for u in doc.unknown if u.node.key not in gone)
 
 
 def _digest(text: str, node: Field) -> bytes:

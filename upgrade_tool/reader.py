@@ -11,6 +11,12 @@ or double-quoted strings (adjacent strings concatenate), and the symbols `{}<>[]
 The parser keeps its own stack, so nesting depth is bounded by memory, not recursion,
 and builds the tree as the tokens come: no list of tokens is kept.
 
+A big text (`LAZY_FROM` characters and more) is read lazily: the whole text is
+parsed (so every syntax error is found, as for any text), but a message node keeps
+no children; they are parsed again from its span, one level, when asked for
+(`Span`), and a few such levels are kept at a time. A net of millions of fields
+then holds a node per top-level field, not per field (README, "Memory").
+
 A byte that is not UTF-8 reaches the reader as a lone surrogate (`Source` decodes
 with `surrogateescape`): it is kept inside a comment, as Caffe keeps it, and is an
 error anywhere else, strings included (a protobuf string field must be UTF-8 in Python).
@@ -18,13 +24,16 @@ error anywhere else, strings included (a protobuf string field must be UTF-8 in 
 
 from __future__ import annotations
 
+import bisect
 import gc
 import re
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
-from upgrade_tool.source import out_of_memory
+from upgrade_tool.source import LAZY_FROM, out_of_memory
 
 _TOKEN = re.compile(
     r"""
@@ -45,6 +54,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _NOT_UTF8 = re.compile("[\ud800-\udfff]")  # a byte that is not UTF-8, as `surrogateescape` decodes it
+_LEVELS_KEPT = 64  # levels of a lazy tree kept parsed at a time
 _KIND = ("", "i", "n", "s")  # token kinds by group: identifier, number, string
 _KIND_NAMES = {"i": "ident", "n": "number", "s": "string"}
 _CLOSER = {"{": "}", "<": ">"}
@@ -102,8 +112,97 @@ class Field:
     def name_end(self) -> int:
         return self.start + len(self.name)
 
+    @property
+    def key(self) -> tuple[int, int]:
+        """Which node of the text this is, however many times it is read: its name's and its `{`'s offsets.
+
+        (The messages of one `name [{...}, {...}]` share a name, not a `{`.)
+        """
+        return self.start, self.open
+
     def __repr__(self) -> str:
         return f"Field({self.name!r}, {self.start}..{self.end})"
+
+
+class Span(Field):
+    """A message node of a lazy tree: its children are read from its span when asked for.
+
+    Each read gives new nodes; the last few levels read are kept, so asking again
+    soon gives the same ones. Compare nodes by `key`, not by identity.
+    """
+
+    __slots__ = ("_lazy",)
+
+    def __init__(self, field: Field, lazy: _Lazy) -> None:
+        """The node `field` as read up to its `{`, from now on lazy."""
+        self.name = field.name
+        self.start = field.start
+        self.end = self.stop = field.start
+        self.values = None
+        self.open = self.close = -1
+        self.in_list = field.in_list
+        self.colon = field.colon
+        self._lazy = lazy
+
+    @property
+    def children(self) -> list[Field]:  # type: ignore[override]
+        return self._lazy.children(self)
+
+
+class _Lazy:
+    """What a lazy tree needs to read a node's children again: the text, and where each message ends."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.opens = array("q")  # the offset of each message's `{` or `<`, in order
+        self.closes = array("q")  # and of its closing delimiter
+        self._kept: OrderedDict[int, list[Field]] = OrderedDict()
+
+    def close_of(self, open_: int) -> int:
+        return self.closes[bisect.bisect_left(self.opens, open_)]
+
+    def children(self, node: Span) -> list[Field]:
+        kept = self._kept.get(node.open)
+        if kept is not None:
+            self._kept.move_to_end(node.open)
+            return kept
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            children = _build(self.text, _level_tokens(self, node.open + 1, node.close).__next__, self, False)
+        finally:
+            if collecting:
+                gc.enable()
+        self._kept[node.open] = children
+        if len(self._kept) > _LEVELS_KEPT:
+            self._kept.popitem(last=False)
+        return children
+
+
+def _level_tokens(lazy: _Lazy, start: int, end: int) -> Iterator[tuple[str, int, int]]:
+    """The tokens of one level of a span read before: each message inside is its `{` and its closer.
+
+    The span is known to tokenize, so only the kinds of valid tokens are told apart.
+    """
+    text = lazy.text
+    position = start
+    while True:
+        for match in _TOKEN.finditer(text, position, end):
+            group = match.lastindex or 0
+            token_start, token_end = match.span(group)
+            if group == 4:
+                symbol = text[token_start]
+                yield symbol, token_start, token_end
+                if symbol == "{" or symbol == "<":
+                    close = lazy.close_of(token_start)
+                    yield text[close], close, close + 1
+                    position = close + 1
+                    break
+            elif group != 7:
+                yield _KIND[group], token_start, token_end
+            else:
+                while True:
+                    yield "", end, end
 
 
 def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
@@ -123,13 +222,17 @@ def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
     return kinds, starts, ends
 
 
-def _tokens(text: str) -> Iterator[tuple[str, int, int]]:
-    """Each token as (kind, start, end), then the end of the text (kind "") for ever.
+def _tokens(
+    text: str, start: int = 0, end: int | None = None, not_utf8: bool | None = None
+) -> Iterator[tuple[str, int, int]]:
+    """Each token of `text[start:end]` as (kind, start, end), then its end (kind "") for ever.
 
     A token the tokenizer refuses raises `InputError` when it is reached.
     """
-    not_utf8 = _NOT_UTF8.search(text) is not None
-    for match in _TOKEN.finditer(text):
+    size = len(text) if end is None else end
+    if not_utf8 is None:
+        not_utf8 = _NOT_UTF8.search(text) is not None
+    for match in _TOKEN.finditer(text, start, size):
         group = match.lastindex or 0
         start, end = match.span(group)
         if group == 4:
@@ -144,7 +247,6 @@ def _tokens(text: str) -> Iterator[tuple[str, int, int]]:
             break
         else:
             raise _bad_character(text, start)
-    size = len(text)
     while True:
         yield "", size, size
 
@@ -196,12 +298,14 @@ def _describe(text: str, kind: str, start: int, end: int) -> str:
     return repr(kind)
 
 
-def parse_tree(text: str) -> list[Field]:
+def parse_tree(text: str, *, lazy: bool | None = None) -> list[Field]:
     """Parse text into the top-level list of `Field` nodes (syntax only).
 
     One loop over the tokens with its own stack of open messages: fast, and
     nesting depth is bounded by memory, not by Python's recursion limit.
     Running out of memory is an `InputError` about the whole input.
+    `lazy` (by default: for a text of `LAZY_FROM` characters or more) makes
+    each message node a `Span`.
 
     The garbage collector is paused meanwhile: a tree has no reference cycles
     for it to find, and its passes over the growing tree took a third of the time.
@@ -209,7 +313,7 @@ def parse_tree(text: str) -> list[Field]:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse_tree(text)
+        return _parse_tree(text, len(text) >= LAZY_FROM if lazy is None else lazy)
     except MemoryError:
         pass  # raised below, once the half-built tree is let go
     finally:
@@ -218,10 +322,10 @@ def parse_tree(text: str) -> list[Field]:
     raise out_of_memory(len(text))
 
 
-def _parse_tree(text: str) -> list[Field]:
+def _parse_tree(text: str, lazy: bool) -> list[Field]:
     tokens = _tokens(text)
     try:
-        return _build(text, tokens.__next__)
+        return _build(text, tokens.__next__, _Lazy(text) if lazy else None, True)
     except _SyntaxError as exc:
         # A token the tokenizer refuses, anywhere in the text, is the error to report:
         # the tree is built as the tokens come, so the rest of them are read first.
@@ -242,12 +346,17 @@ class _SyntaxError(Exception):
 _Token = tuple[str, int, int]  # kind, start, end
 
 
-def _build(text: str, advance: Callable[[], _Token]) -> list[Field]:
-    """The tree, from the tokens as they come: no list of them is kept (memory: README, 'Memory')."""
+def _build(text: str, advance: Callable[[], _Token], lazy: _Lazy | None = None, first: bool = True) -> list[Field]:
+    """The tree, from the tokens as they come: no list of them is kept (memory: README, 'Memory').
+
+    With `lazy`, each message node is a `Span` and its children are not kept; on
+    the `first` read of the text, where each message ends is noted in `lazy`.
+    """
     names: dict[str, str] = {}  # one string per field name, however many fields it names
     root: list[Field] = []
     # Each open message: its Field (None for the top level), its closing symbol, its fields.
     stack: list[tuple[Field | None, str, list[Field]]] = []
+    spans: list[int] = []  # for a lazy first read: where each open message's end is to be noted
     owner: Field | None = None
     closer = ""
     children = root
@@ -279,13 +388,19 @@ def _build(text: str, advance: Callable[[], _Token]) -> list[Field]:
                     kind, start, end = advance()
                 continue
             stack.append((owner, closer, children))
-            field.open = start
-            field.children = children = []
+            if lazy is None:
+                field.open = start
+                field.children = children = []
+            else:
+                field = children[-1] = _open_span(field, start, lazy, first, spans)
+                children = []
             owner, closer = field, _CLOSER[kind]
             kind, start, end = advance()
         elif kind == closer and owner is not None:
             owner.close = end - 1
             owner.end = owner.stop = end
+            if first and lazy is not None:
+                lazy.closes[spans.pop()] = end - 1
             done = owner
             owner, closer, children = stack.pop()
             kind, start, end = advance()
@@ -298,8 +413,12 @@ def _build(text: str, advance: Callable[[], _Token]) -> list[Field]:
                     element.in_list = True
                     children.append(element)
                     stack.append((owner, closer, children))
-                    element.open = start
-                    element.children = children = []
+                    if lazy is None:
+                        element.open = start
+                        element.children = children = []
+                    else:
+                        element = children[-1] = _open_span(element, start, lazy, first, spans)
+                        children = []
                     owner, closer = element, _CLOSER[kind]
                     kind, start, end = advance()
                     continue
@@ -315,6 +434,17 @@ def _build(text: str, advance: Callable[[], _Token]) -> list[Field]:
         else:
             expected = f"a field name or {closer!r}" if owner is not None else "a field name"
             raise _SyntaxError(f"expected {expected}, found {_describe(text, kind, start, end)}", start)
+
+
+def _open_span(field: Field, open_: int, lazy: _Lazy, first: bool, spans: list[int]) -> Span:
+    """The `Span` for a message node whose `{` (or `<`) is at `open_`."""
+    span = Span(field, lazy)
+    span.open = open_
+    if first:  # where it ends is noted when it closes
+        spans.append(len(lazy.opens))
+        lazy.opens.append(open_)
+        lazy.closes.append(-1)
+    return span
 
 
 def _parse_scalar(text: str, advance: Callable[[], _Token], kind: str, start: int, end: int) -> tuple[Scalar, _Token]:

@@ -77,16 +77,19 @@ def _decode(body: bytes) -> str:
         return body.decode("utf-8", "surrogateescape")
 
 
-# Peak memory of an upgrade in place (README, 'Memory'): one syntax tree (about 340 bytes a
-# field), the messages (a message costs far more than a value) and copies of the text.
-# 350 bytes for each `:`, 4,000 for each `{` or `<` and 4 a character is more than the peak
+# Peak memory of an upgrade in place (README, 'Memory'): the messages (a message costs far
+# more than a value), copies of the text, and the syntax tree: about 340 bytes a field, or,
+# read lazily (reader.LAZY_FROM), a node per top-level field only. 100 bytes for each `:`
+# (350 when not lazy), 4,000 for each `{` or `<` and 4 a character is more than the peak
 # measured for bench/scaling.py's net and for nets of tiny layers, V1 ones included. Past
-# what is free, protobuf's C code crashes rather than raising MemoryError, so a big input
-# is checked against free memory before it is read.
-BYTES_PER_VALUE = 350
+# what is free, protobuf's C code crashes rather than raising MemoryError, so an input is
+# checked against free memory before it is read.
+BYTES_PER_VALUE = 100
+BYTES_PER_VALUE_NOT_LAZY = 350
 BYTES_PER_MESSAGE = 4000
 BYTES_PER_CHARACTER = 4
-CHECKED_FROM = 16_000_000  # characters; below this, no input needs much memory
+CHECKED_FROM = 100_000  # characters; below this, no input needs much memory
+LAZY_FROM = 2_000_000  # characters: a text this long or longer is read lazily (reader.Span)
 
 
 def out_of_memory(size: int, needed: int = 0, free: int = 0) -> InputError:
@@ -101,7 +104,8 @@ def out_of_memory(size: int, needed: int = 0, free: int = 0) -> InputError:
 def memory_needed(text: str) -> int:
     """About the most memory upgrading `text` in place takes (values counted by their `:`, messages by braces)."""
     messages = text.count("{") + text.count("<")
-    return BYTES_PER_VALUE * text.count(":") + BYTES_PER_MESSAGE * messages + BYTES_PER_CHARACTER * len(text)
+    per_value = BYTES_PER_VALUE if len(text) >= LAZY_FROM else BYTES_PER_VALUE_NOT_LAZY
+    return per_value * text.count(":") + BYTES_PER_MESSAGE * messages + BYTES_PER_CHARACTER * len(text)
 
 
 def check_memory(text: str) -> None:

@@ -458,14 +458,14 @@ def _block_edits(doc: Document, index: int, block: Field, v0_type: str, folds: S
     """Replace one `layer { ... }` block with the V1 fields it becomes (None: it cannot be)."""
     text = doc.text
     owner: Path = (("layers", index), ("layer", 0))
-    unknown = {id(item.node) for item in doc.unknown if item.owner == owner}
-    dropped = [child for child in block.children or () if id(child) not in unknown and _dropped(child, v0_type)]
+    unknown = {item.node.key for item in doc.unknown if item.owner == owner}
+    dropped = [child for child in block.children or () if child.key not in unknown and _dropped(child, v0_type)]
     if any(_unknown_inside(doc, child) for child in dropped):
         return None  # fork text inside a setting that is dropped: nowhere to keep it
     indent, inner = _indents(text, block)
     groups: dict[str, list[_Item]] = {"": []}
     for child, item in _items(text, block):
-        if id(child) in unknown:
+        if child.key in unknown:
             _refuse_v1_name(doc, child)
             group, item.text = "", text[child.start : child.stop]  # its separator too: fork text byte for byte
         else:
