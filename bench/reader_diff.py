@@ -2,6 +2,7 @@
 
     python bench/reader_diff.py --rev 091a65a                # both corpora, 20,000 generated, 20,000 mutated
     python bench/reader_diff.py --rev HEAD~3 --count 5000 --seed 7
+    python bench/reader_diff.py --rev 2ec3276 --lazy         # the current reader reading every text lazily
 
 The reader of git revision REV (`upgrade_tool/reader.py` as committed there) is
 loaded beside the current one, and both read the same texts: every text file
@@ -10,11 +11,14 @@ of ../shared/corpus and ../shared/corpus2, the texts of bench/prototxt_gen.py
 bench/fuzz_reader.py's mutations. For each, both must give the same tree (every
 node's name, offsets, flags, values and children) or the same error (message,
 offset and code). Prints the counts and each difference; exit status 1 if any.
+With `--lazy` the current reader reads every text as it reads a big one
+(`reader.Span`: children read again from the span when asked for).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import random
 import subprocess
@@ -61,8 +65,12 @@ def outcome(parse: Callable[[str], list[Any]], text: str) -> tuple[Any, ...]:
 
 
 def shape(fields: list[Any]) -> tuple[Any, ...]:
-    """Nested tuples without recursion (trees may be deep)."""
-    done: dict[int, tuple[Any, ...]] = {}
+    """Nested tuples without recursion (trees may be deep).
+
+    Nodes are told apart by their offsets, not identity: a lazy node's children
+    read a second time are new nodes (`reader.Span`).
+    """
+    done: dict[tuple[int, int], tuple[Any, ...]] = {}
     pending: list[tuple[Any, bool]] = [(node, False) for node in reversed(fields)]
     while pending:
         node, expanded = pending.pop()
@@ -72,9 +80,9 @@ def shape(fields: list[Any]) -> tuple[Any, ...]:
             continue
         values = None if node.values is None else tuple(tuple(v) for v in node.values)
         slots = tuple(values if slot == "values" else getattr(node, slot) for slot in SLOTS)
-        children = None if node.children is None else tuple(done.pop(id(c)) for c in node.children)
-        done[id(node)] = (*slots, children)
-    return tuple(done.pop(id(node)) for node in fields)
+        children = None if node.children is None else tuple(done.pop((c.start, c.open)) for c in node.children)
+        done[node.start, node.open] = (*slots, children)
+    return tuple(done.pop((node.start, node.open)) for node in fields)
 
 
 def texts(count: int, seed: int) -> Iterator[tuple[str, bytes]]:
@@ -103,7 +111,9 @@ def main() -> int:
     parser.add_argument("--rev", required=True, help="the git revision whose reader is compared")
     parser.add_argument("--count", type=int, default=20_000, help="generated and mutated texts, each")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lazy", action="store_true", help="the current reader reads every text lazily")
     args = parser.parse_args()
+    current = functools.partial(reader.parse_tree, lazy=True) if args.lazy else reader.parse_tree
     with tempfile.TemporaryDirectory() as scratch:
         old = load_old(args.rev, Path(scratch))
         tally = {"tree": 0, "error": 0, "not decoded": 0}
@@ -114,7 +124,7 @@ def main() -> int:
             except InputError:
                 tally["not decoded"] += 1
                 continue
-            before, after = outcome(old.parse_tree, text), outcome(reader.parse_tree, text)
+            before, after = outcome(old.parse_tree, text), outcome(current, text)
             if before != after:
                 differences += 1
                 print(f"DIFFERENT {name}: {before[:4] if before[0] == 'error' else 'a tree'} -> "
