@@ -9,7 +9,9 @@ Tokens follow protobuf's C++ tokenizer, which is what Caffe reads with: `#` comm
 identifiers, decimal/octal/hex integers, floats with an optional `f` suffix, single-
 or double-quoted strings (adjacent strings concatenate), and the symbols `{}<>[]:;,-`.
 The parser keeps its own stack, so nesting depth is bounded by memory, not recursion,
-and builds the tree as the tokens come: no list of tokens is kept.
+and builds the tree as the tokens come: no list of tokens is kept. The commonest field,
+`name: value` on one line, comes as one match of one regex (`_FIELD_OR_TOKEN`), not as
+three tokens; where the parser wants a value instead, the same match gives its tokens.
 
 A big text (`LAZY_FROM` characters and more) is read lazily: the whole text is
 parsed (so every syntax error is found, as for any text), but a message node keeps
@@ -35,27 +37,41 @@ from typing import NamedTuple
 from upgrade_tool.errors import InputError
 from upgrade_tool.source import LAZY_FROM, out_of_memory
 
-_TOKEN = re.compile(
-    r"""
-    (?:[ \t\r\n\v\f]+|\#[^\n\x00]*)*+        # spaces and comments, never given back
-    (?:
+_SPACES = r"(?:[ \t\r\n\v\f]+|\#[^\n\x00]*)*+"  # spaces and comments, never given back
+_NUMBER = r"""(?:(?:0|[1-9][0-9]*+)(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?[0-9]++)?+[fF]?+
+       |0[xX][0-9A-Fa-f]++|0[0-7]++"""
+_STRING = r"""(?:"[^"\\\n\x00]*+(?:\\[^\n\x00][^"\\\n\x00]*+)*+"
+      |'[^'\\\n\x00]*+(?:\\[^\n\x00][^'\\\n\x00]*+)*+')"""
+_ONE_TOKEN = rf"""
       ([A-Za-z_][A-Za-z0-9_]*)                # 1: identifier
-    | ((?:(?:0|[1-9][0-9]*+)(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?[0-9]++)?+[fF]?+
-       |0[xX][0-9A-Fa-f]++|0[0-7]++)
+    | ({_NUMBER})
       (?![0-9A-Za-z_.])                       # 2: number (possessive: a long bad one fails at once)
-    | ("[^"\\\n\x00]*+(?:\\[^\n\x00][^"\\\n\x00]*+)*+"
-      |'[^'\\\n\x00]*+(?:\\[^\n\x00][^'\\\n\x00]*+)*+')  # 3: string (runs, not a state per character)
-    | ([{}<>\[\]:;,\-])                       # 4: symbol
+    | ({_STRING})                             # 3: string (runs, not a state per character)
+    | ([{{}}<>\[\]:;,\-])                     # 4: symbol
     | ((?:[0-9]|\.[0-9])(?:[0-9A-Za-z_.]++|(?<=[eE])[+-])*+)  # 5: malformed number
     | ([\s\S])                                # 6: anything else
     | (\Z)                                    # 7: the end, after trailing spaces and comments
-    )
-    """,
+"""
+_TOKEN = re.compile(rf"{_SPACES}(?:{_ONE_TOKEN})", re.VERBOSE)
+# The commonest field, `name: value` on one line with one plain value, as one match: the tokens
+# it spans, as _TOKEN gives them, are 1: the name, 2: the colon, 3: a sign, and 4: a number, 5: a
+# word or 6: a string that no other string follows (adjacent strings are one value).
+_FIELD_GROUPS = 6
+_FIELD_OR_TOKEN = re.compile(
+    rf"""{_SPACES}(?:
+      ([A-Za-z_][A-Za-z0-9_]*+)[ \t]*+(:)[ \t]*+
+      (?:(-?)({_NUMBER})(?![0-9A-Za-z_.])
+      |([A-Za-z_][A-Za-z0-9_]*+)
+      |({_STRING})(?!{_SPACES}["']))
+    |{_ONE_TOKEN})""",
     re.VERBOSE,
 )
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_UTF8 = re.compile("[\ud800-\udfff]")  # a byte that is not UTF-8, as `surrogateescape` decodes it
 _LEVELS_KEPT = 64  # levels of a lazy tree kept parsed at a time
 _KIND = ("", "i", "n", "s")  # token kinds by group: identifier, number, string
+_FIELD_KINDS = ("", "", "", "", "n", "i", "s")  # a field's value's token kind, by its group
+_SCALAR_KINDS = ("", "", "", "", "number", "ident", "string")  # and its `Scalar.kind`
 _KIND_NAMES = {"i": "ident", "n": "number", "s": "string"}
 _CLOSER = {"{": "}", "<": ">"}
 
@@ -169,7 +185,9 @@ class _Lazy:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            children = _build(self.text, _level_tokens(self, node.open + 1, node.close).__next__, self, False)
+            want = _Want()
+            tokens = _fields_and_tokens(self.text, node.open + 1, node.close, False, want, self)
+            children = _build(self.text, tokens.__next__, want, self, False)
         finally:
             if collecting:
                 gc.enable()
@@ -177,32 +195,6 @@ class _Lazy:
         if len(self._kept) > _LEVELS_KEPT:
             self._kept.popitem(last=False)
         return children
-
-
-def _level_tokens(lazy: _Lazy, start: int, end: int) -> Iterator[tuple[str, int, int]]:
-    """The tokens of one level of a span read before: each message inside is its `{` and its closer.
-
-    The span is known to tokenize, so only the kinds of valid tokens are told apart.
-    """
-    text = lazy.text
-    position = start
-    while True:
-        for match in _TOKEN.finditer(text, position, end):
-            group = match.lastindex or 0
-            token_start, token_end = match.span(group)
-            if group == 4:
-                symbol = text[token_start]
-                yield symbol, token_start, token_end
-                if symbol == "{" or symbol == "<":
-                    close = lazy.close_of(token_start)
-                    yield text[close], close, close + 1
-                    position = close + 1
-                    break
-            elif group != 7:
-                yield _KIND[group], token_start, token_end
-            else:
-                while True:
-                    yield "", end, end
 
 
 def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
@@ -251,6 +243,68 @@ def _tokens(
         yield "", size, size
 
 
+class _Want:
+    """What the builder tells the tokens it reads, and what they hand it besides (`_fields_and_tokens`)."""
+
+    __slots__ = ("value", "field")
+
+    def __init__(self) -> None:
+        self.value = False  # a value comes next: a `name: value` there is tokens, not a field
+        self.field: re.Match[str] | None = None  # the match of the last "f" token
+
+
+def _fields_and_tokens(
+    text: str, start: int, end: int, not_utf8: bool, want: _Want, lazy: _Lazy | None = None
+) -> Iterator[tuple[str, int, int]]:
+    """The tokens of `text[start:end]` as `_tokens` gives them, but each `name: value` field as one.
+
+    A field is the token ("f", its start, its end), its match in `want.field`; where
+    the builder wants a value, its tokens come one by one instead, as `_tokens` gives
+    them. With `lazy`, the span was read before, and each message in it comes as its
+    `{` (or `<`) and its closer: what lies between is not read.
+    """
+    position = start
+    while position >= 0:
+        for match in _FIELD_OR_TOKEN.finditer(text, position, end):
+            group = match.lastindex or 0
+            token_start, token_end = match.span(group)
+            if group <= _FIELD_GROUPS:
+                if not_utf8 and group == 6:
+                    _refuse_bytes_in_string(text, token_start, token_end)
+                if not want.value:
+                    want.field = match
+                    yield "f", match.start(1), token_end
+                    continue
+                yield "i", match.start(1), match.end(1)
+                yield ":", match.start(2), match.end(2)
+                if group == 4 and match.start(3) != token_start:
+                    yield "-", match.start(3), token_start
+                yield _FIELD_KINDS[group], token_start, token_end
+                continue
+            group -= _FIELD_GROUPS
+            if group == 4:
+                symbol = text[token_start]
+                yield symbol, token_start, token_end
+                if lazy is not None and (symbol == "{" or symbol == "<"):
+                    close = lazy.close_of(token_start)
+                    yield text[close], close, close + 1
+                    position = close + 1
+                    break
+            elif group < 4:
+                if not_utf8 and group == 3:
+                    _refuse_bytes_in_string(text, token_start, token_end)
+                yield _KIND[group], token_start, token_end
+            elif group == 5:
+                raise InputError(f"invalid number {clip(text[token_start:token_end])!r}", token_start)
+            elif group == 7:
+                position = -1
+                break
+            else:
+                raise _bad_character(text, token_start)
+    while True:
+        yield "", end, end
+
+
 def clip(word: str, limit: int = 40) -> str:
     """A word from the input as a message may quote it: a huge one is cut short."""
     return word if len(word) <= limit else f"{word[:limit]}... ({len(word)} characters)"
@@ -293,9 +347,17 @@ def _describe(text: str, kind: str, start: int, end: int) -> str:
     """A token as an error message names it."""
     if kind == "":
         return "end of file"
+    if kind == "f":  # a field's name, where the builder wanted no field
+        return _describe(text, "i", start, _name_end(text, start))
     if kind in _KIND_NAMES:
         return f"{_KIND_NAMES[kind]} {text[start:end][:40]!r}"
     return repr(kind)
+
+
+def _name_end(text: str, start: int) -> int:
+    word = _WORD.match(text, start)
+    assert word is not None
+    return word.end()
 
 
 def parse_tree(text: str, *, lazy: bool | None = None) -> list[Field]:
@@ -323,9 +385,10 @@ def parse_tree(text: str, *, lazy: bool | None = None) -> list[Field]:
 
 
 def _parse_tree(text: str, lazy: bool) -> list[Field]:
-    tokens = _tokens(text)
+    want = _Want()
+    tokens = _fields_and_tokens(text, 0, len(text), _NOT_UTF8.search(text) is not None, want)
     try:
-        return _build(text, tokens.__next__, _Lazy(text) if lazy else None, True)
+        return _build(text, tokens.__next__, want, _Lazy(text) if lazy else None, True)
     except _SyntaxError as exc:
         # A token the tokenizer refuses, anywhere in the text, is the error to report:
         # the tree is built as the tokens come, so the rest of them are read first.
@@ -346,8 +409,13 @@ class _SyntaxError(Exception):
 _Token = tuple[str, int, int]  # kind, start, end
 
 
-def _build(text: str, advance: Callable[[], _Token], lazy: _Lazy | None = None, first: bool = True) -> list[Field]:
+def _build(
+    text: str, advance: Callable[[], _Token], want: _Want, lazy: _Lazy | None = None, first: bool = True
+) -> list[Field]:
     """The tree, from the tokens as they come: no list of them is kept (memory: README, 'Memory').
+
+    Where a value is to come next, `want.value` is set while the token is read: a
+    `name: value` there is read as its tokens, not as a field.
 
     With `lazy`, each message node is a `Span` and its children are not kept; on
     the `first` read of the text, where each message ends is noted in `lazy`.
@@ -362,7 +430,27 @@ def _build(text: str, advance: Callable[[], _Token], lazy: _Lazy | None = None, 
     children = root
     kind, start, end = advance()
     while True:
-        if kind == "i":
+        if kind == "f":  # `name: value`, the commonest field, in one token
+            match = want.field
+            assert match is not None
+            name = match[1]
+            field = Field(names.setdefault(name, name), start)
+            children.append(field)
+            field.colon = True
+            group = match.lastindex or 0
+            value_start = match.start(group)
+            first_start = match.start(3) if group == 4 else value_start  # a sign, if any, is part of it
+            if group == 6:
+                scalar = Scalar("string", value_start, end, value_start, ((value_start, end),))
+            else:
+                scalar = Scalar(_SCALAR_KINDS[group], first_start, end, value_start)
+            field.values = (scalar,)
+            field.end = field.stop = end
+            kind, start, end = advance()
+            if kind == "," or kind == ";":
+                field.stop = end
+                kind, start, end = advance()
+        elif kind == "i":
             name = text[start:end]
             field = Field(names.setdefault(name, name), start)
             children.append(field)
@@ -370,17 +458,21 @@ def _build(text: str, advance: Callable[[], _Token], lazy: _Lazy | None = None, 
             colon = kind == ":"
             if colon:
                 field.colon = True
+                want.value = True
                 kind, start, end = advance()
+                want.value = False
             if kind == "[":
+                want.value = True
                 kind, start, end = advance()
+                want.value = False
                 if kind not in _CLOSER:
-                    kind, start, end = _parse_scalar_list(text, advance, kind, start, end, field)
+                    kind, start, end = _parse_scalar_list(text, advance, want, kind, start, end, field)
                     continue
                 field.in_list = True
             elif kind != "{" and kind != "<":
                 if not colon:
                     raise _SyntaxError(f"expected ':' or '{{' after field name {clip(field.name)!r}", start)
-                scalar, (kind, start, end) = _parse_scalar(text, advance, kind, start, end)
+                scalar, (kind, start, end) = _parse_scalar(text, advance, want, kind, start, end)
                 field.values = (scalar,)
                 field.end = field.stop = scalar.end
                 if kind == "," or kind == ";":
@@ -447,7 +539,9 @@ def _open_span(field: Field, open_: int, lazy: _Lazy, first: bool, spans: list[i
     return span
 
 
-def _parse_scalar(text: str, advance: Callable[[], _Token], kind: str, start: int, end: int) -> tuple[Scalar, _Token]:
+def _parse_scalar(
+    text: str, advance: Callable[[], _Token], want: _Want, kind: str, start: int, end: int
+) -> tuple[Scalar, _Token]:
     """One value (a `-` and a number or word, or adjacent strings) from the token `kind, start, end` on.
 
     Returns it and the token after it.
@@ -460,22 +554,27 @@ def _parse_scalar(text: str, advance: Callable[[], _Token], kind: str, start: in
         return Scalar("string", pieces[0][0], pieces[-1][1], pieces[0][0], tuple(pieces)), (kind, start, end)
     first = start
     if kind == "-":
+        want.value = True
         kind, start, end = advance()
+        want.value = False
     if kind != "n" and kind != "i":
         raise _SyntaxError(f"expected a value, found {_describe(text, kind, start, end)}", start)
     return Scalar("number" if kind == "n" else "ident", first, end, start), advance()
 
 
 def _parse_scalar_list(
-    text: str, advance: Callable[[], _Token], kind: str, start: int, end: int, field: Field
+    text: str, advance: Callable[[], _Token], want: _Want, kind: str, start: int, end: int, field: Field
 ) -> _Token:
     """`name: [a, b, c]` from the token after `[` on: several scalar values for one repeated field."""
     values: list[Scalar] = []
     if kind != "]":
-        scalar, (kind, start, end) = _parse_scalar(text, advance, kind, start, end)
+        scalar, (kind, start, end) = _parse_scalar(text, advance, want, kind, start, end)
         values.append(scalar)
         while kind == ",":
-            scalar, (kind, start, end) = _parse_scalar(text, advance, *advance())
+            want.value = True
+            token = advance()
+            want.value = False
+            scalar, (kind, start, end) = _parse_scalar(text, advance, want, *token)
             values.append(scalar)
     if kind != "]":
         raise _SyntaxError(f"expected ',' or ']', found {_describe(text, kind, start, end)}", start)
