@@ -353,3 +353,43 @@ def test_accepted_syntax(text: str, expected: str) -> None:
 
 def test_accepted_syntax_reads_as_up_to_date() -> None:
     check_noop('layer: { name: "a"; bottom: ["x", "y"], top: "z" }')
+
+
+# `name: value` is read as one match (`reader._FIELD_OR_TOKEN`); where the parser wants a value,
+# such a match must read as the tokens it spans, so these read as they did token by token
+# (outcomes of the reader before that change, commit 2ec3276).
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        ("a:\n b: 1", "expected a field name, found ':'", 5),  # `b` is a's value
+        ("a: b: 1", "expected a field name, found ':'", 4),
+        ("a: [b: 1]", "expected ',' or ']', found ':'", 5),
+        ("a: [\nb: 1]", "expected ',' or ']', found ':'", 6),
+        ("a: [1, b: 2]", "expected ',' or ']', found ':'", 8),
+        ("a: - b: 1", "expected a field name, found ':'", 6),
+        ("a b: 1", "expected ':' or '{' after field name 'a'", 2),
+        ("layer [{ } b: 1]", "expected ',' or ']', found ident 'b'", 11),
+        ("x { a: b: 1 }", "expected a field name or '}', found ':'", 8),
+    ],
+)
+def test_a_field_where_a_value_is_wanted_reads_as_its_tokens(text: str, message: str, offset: int) -> None:
+    for lazy in (False, True):
+        with pytest.raises(InputError) as caught:
+            parse_tree(text, lazy=lazy)
+        assert (caught.value.message, caught.value.offset) == (message, offset)
+
+
+def test_fields_read_as_one_match_are_the_fields_read_as_tokens() -> None:
+    """Offsets as the reader of commit 2ec3276 read them, token by token."""
+    text = "a: -\n5 b: -2 c: 'x'\n d: 'x' 'y' e: 0x1F f: WORD; g: 1.5e3f, h: \"s\" # c\n"
+    fields = parse_tree(text)
+    assert [(f.name, f.start, f.end, f.stop, f.colon) for f in fields] == [
+        ("a", 0, 6, 6, True), ("b", 7, 12, 12, True), ("c", 13, 19, 19, True), ("d", 21, 31, 31, True),
+        ("e", 32, 39, 39, True), ("f", 40, 47, 48, True), ("g", 49, 58, 59, True), ("h", 60, 66, 66, True),
+    ]  # fmt: skip
+    scalars = [f.values[0] for f in fields if f.values]
+    assert [(s.kind, s.start, s.token, s.end, s.pieces) for s in scalars] == [
+        ("number", 3, 5, 6, ()), ("number", 10, 11, 12, ()), ("string", 16, 16, 19, ((16, 19),)),
+        ("string", 24, 24, 31, ((24, 27), (28, 31))), ("number", 35, 35, 39, ()), ("ident", 43, 43, 47, ()),
+        ("number", 52, 52, 58, ()), ("string", 63, 63, 66, ((63, 66),)),
+    ]  # fmt: skip
