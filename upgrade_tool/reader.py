@@ -52,9 +52,8 @@ _ONE_TOKEN = rf"""
     | ([\s\S])                                # 6: anything else
     | (\Z)                                    # 7: the end, after trailing spaces and comments
 """
-_TOKEN = re.compile(rf"{_SPACES}(?:{_ONE_TOKEN})", re.VERBOSE)
 # The commonest field, `name: value` on one line with one plain value, as one match: the tokens
-# it spans, as _TOKEN gives them, are 1: the name, 2: the colon, 3: a sign, and 4: a number, 5: a
+# its groups are 1: the name, 2: the colon, 3: a sign, and 4: a number, 5: a
 # word or 6: a string that no other string follows (adjacent strings are one value).
 _FIELD_GROUPS = 6
 _FIELD_OR_TOKEN = re.compile(
@@ -205,42 +204,15 @@ def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
     kinds: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    for kind, start, end in _tokens(text):
+    every_token = _Want()
+    every_token.value = True  # never a field as one token
+    for kind, start, end in _fields_and_tokens(text, 0, len(text), _NOT_UTF8.search(text) is not None, every_token):
         kinds.append(kind)
         starts.append(start)
         ends.append(end)
         if kind == "":
             break
     return kinds, starts, ends
-
-
-def _tokens(
-    text: str, start: int = 0, end: int | None = None, not_utf8: bool | None = None
-) -> Iterator[tuple[str, int, int]]:
-    """Each token of `text[start:end]` as (kind, start, end), then its end (kind "") for ever.
-
-    A token the tokenizer refuses raises `InputError` when it is reached.
-    """
-    size = len(text) if end is None else end
-    if not_utf8 is None:
-        not_utf8 = _NOT_UTF8.search(text) is not None
-    for match in _TOKEN.finditer(text, start, size):
-        group = match.lastindex or 0
-        start, end = match.span(group)
-        if group == 4:
-            yield text[start], start, end
-        elif group is not None and group < 4:
-            if not_utf8 and group == 3:
-                _refuse_bytes_in_string(text, start, end)
-            yield _KIND[group], start, end
-        elif group == 5:
-            raise InputError(f"invalid number {clip(text[start:end])!r}", start)
-        elif group == 7:
-            break
-        else:
-            raise _bad_character(text, start)
-    while True:
-        yield "", size, size
 
 
 class _Want:
@@ -256,12 +228,13 @@ class _Want:
 def _fields_and_tokens(
     text: str, start: int, end: int, not_utf8: bool, want: _Want, lazy: _Lazy | None = None
 ) -> Iterator[tuple[str, int, int]]:
-    """The tokens of `text[start:end]` as `_tokens` gives them, but each `name: value` field as one.
+    """Each token of `text[start:end]` as (kind, start, end), then its end (kind "") for ever.
 
-    A field is the token ("f", its start, its end), its match in `want.field`; where
-    the builder wants a value, its tokens come one by one instead, as `_tokens` gives
-    them. With `lazy`, the span was read before, and each message in it comes as its
-    `{` (or `<`) and its closer: what lies between is not read.
+    Each `name: value` field is one token, ("f", its start, its end), its match in
+    `want.field`; where the builder wants a value (`want.value`), its tokens come one
+    by one instead. With `lazy`, the span was read before, and each message in it
+    comes as its `{` (or `<`) and its closer: what lies between is not read. A token
+    the tokenizer refuses raises `InputError` when it is reached.
     """
     position = start
     while position >= 0:
