@@ -453,13 +453,9 @@ def _build(
                     kind, start, end = advance()
                 continue
             stack.append((owner, closer, children))
-            if lazy is None:
-                field.open = start
-                field.children = children = []
-            else:
-                field = children[-1] = _open_span(field, start, lazy, first, spans)
-                children = []
-            owner, closer = field, _CLOSER[kind]
+            opened, inner = _open(field, start, lazy, first, spans)
+            children[-1] = opened  # the same node, or in a lazy tree its Span
+            owner, closer, children = opened, _CLOSER[kind], inner
             kind, start, end = advance()
         elif kind == closer and owner is not None:
             owner.close = end - 1
@@ -478,13 +474,9 @@ def _build(
                     element.in_list = True
                     children.append(element)
                     stack.append((owner, closer, children))
-                    if lazy is None:
-                        element.open = start
-                        element.children = children = []
-                    else:
-                        element = children[-1] = _open_span(element, start, lazy, first, spans)
-                        children = []
-                    owner, closer = element, _CLOSER[kind]
+                    opened, inner = _open(element, start, lazy, first, spans)
+                    children[-1] = opened
+                    owner, closer, children = opened, _CLOSER[kind], inner
                     kind, start, end = advance()
                     continue
                 if kind != "]":
@@ -499,6 +491,19 @@ def _build(
         else:
             expected = f"a field name or {closer!r}" if owner is not None else "a field name"
             raise _SyntaxError(f"expected {expected}, found {_describe(text, kind, start, end)}", start)
+
+
+def _open(field: Field, open_: int, lazy: _Lazy | None, first: bool, spans: list[int]) -> tuple[Field, list[Field]]:
+    """A message node whose `{` (or `<`) is at `open_`, and the list its fields are read into.
+
+    In a lazy tree the node becomes a `Span`, and the list is let go when it closes.
+    """
+    if lazy is None:
+        children: list[Field] = []
+        field.open = open_
+        field.children = children
+        return field, children
+    return _open_span(field, open_, lazy, first, spans), []
 
 
 def _open_span(field: Field, open_: int, lazy: _Lazy, first: bool, spans: list[int]) -> Span:
