@@ -23,6 +23,7 @@ from upgrade_tool.dialects.keys import describe
 _SHOWN = 4  # names listed in a reason before "and N more"
 
 
+@functools.lru_cache(maxsize=16384)  # asked for each field of a fork's message: the same keys over and over
 def dialects_knowing(key: Key) -> tuple[str, ...]:
     """The dialects whose schema knows `key`, in registry order."""
     return load_index().knowing(key)
