@@ -20,7 +20,8 @@ is a finding. Crashing inputs are saved with their tracebacks.
 With --against-cpp, the inputs are mostly generated (bench/prototxt_gen.py:
 every spelling the text format has, right and wrong) and each is also read
 by protobuf's C++ TextFormat (bench/oracle, the parser Caffe links; build it
-with `make -C bench/oracle`). Our strict reading must agree: the same
+with `make -C bench/oracle`, BVLC's caffe.proto). Our strict reading as BVLC's
+(`--strict --dialect bvlc`: no fork's fields) must agree: the same
 accept or refuse; when both accept, the same serialized bytes and
 `canonical.render` printing exactly what C++ prints. Differences listed in
 DOCUMENTED (README's "Deliberate differences") are counted, not reported;
@@ -73,6 +74,9 @@ from cpp_oracle import Accepted, CppOracle, OracleMissing, Refused  # noqa: E402
 from prototxt_gen import generate  # noqa: E402
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+# How the differential checks read: strictly, with BVLC's schema (the oracles know BVLC's caffe.proto
+# only; without a dialect named, a fork's file would be read with its fork's schema).
+AS_BVLC = Settings(strict=True, dialect="bvlc")
 TOKENS = [
     b"{", b"}", b"<", b">", b"[", b"]", b":", b",", b";", b'"', b"'", b"#", b"\\", b"-", b"\n", b"\r\n", b" ",
     b"\x00", b"\xff", b"\xc3\xa9", b"\xef\xbb\xbf", b"\t", b"\v",
@@ -267,7 +271,7 @@ def against_protobuf(data: bytes) -> None:
         return
     why = ""
     try:
-        doc, kind = parse_document(text, Settings(strict=True))
+        doc, kind = parse_document(text, AS_BVLC)
         ours: object = doc.message
     except InputError as exc:
         if exc.message.startswith(CPP_REFUSES_TOO):
@@ -374,7 +378,7 @@ def ours_strictly(data: bytes, kind: str) -> Ours:
         line, column = source.position(exc.offset)
         return Ours(None, exc.message, line, cpp_column(source.text, exc.offset, column), syntax=True)
     try:
-        doc, _ = parse_document(source.text, Settings(strict=True), Kind(kind))
+        doc, _ = parse_document(source.text, AS_BVLC, Kind(kind))
     except InputError as exc:
         line, column = source.position(exc.offset)
         starts = tokenize(source.text)[1]
