@@ -39,7 +39,7 @@ def read_strictly(case: dict[str, Any]) -> str:
     """Our canonical text of the case's bytes; `InputError` (with its line) if refused."""
     source = Source.from_bytes(case["input"].encode("latin-1"))
     try:
-        doc, _ = parse_document(source.text, Settings(strict=True), Kind(case["kind"]))
+        doc, _ = parse_document(source.text, Settings(strict=True, dialect="bvlc"), Kind(case["kind"]))
     except InputError as exc:
         exc.line, exc.column = source.position(exc.offset)
         raise
