@@ -194,3 +194,35 @@ def test_solver_files_are_read_but_not_upgraded() -> None:
     result = check_noop('base_lr: 0.01\nnet: "train.prototxt"\nsolver_mode: GPU\n')
     assert result.kind.value == "solver"
     assert result.text == 'base_lr: 0.01\nsolver_mode: GPU\nnet: "train.prototxt"\n'
+
+
+NVCAFFE_BN = """name: "net"
+layer {
+  name: "bn"
+  type: "BatchNorm"
+  bottom: "x"
+  top: "x"
+  batch_norm_param { scale_filler { type: "constant" value: 1 } }
+  param { lr_mult: 0 }
+  param { lr_mult: 0 }
+  param { lr_mult: 0 %s}
+}
+"""
+
+
+@pytest.mark.parametrize("bn_style", ["strip", "zero"])
+@pytest.mark.parametrize("unsafe_fixes", [False, True], ids=["safe", "unsafe"])
+def test_blocks_holding_unknown_text_are_kept_where_the_runtime_forces_its_rates(
+    bn_style: Any, unsafe_fixes: bool
+) -> None:
+    """Found by the fuzzer: NVIDIA's Caffe (read from `scale_filler`) sets the rates itself, so its blocks
+    go; one holding a field no schema knows cannot go without losing it (it was exit 123)."""
+    text = NVCAFFE_BN % 'type: "BatchNorm" '
+    result = upgrade_text(text, bn_style=bn_style, unsafe_fixes=unsafe_fixes)
+    assert result.text == text
+    codes = {finding.code: finding for finding in result.findings}
+    assert codes["BN004"].needs_human and codes["BN004"].line == 2
+    assert codes["BN004"].message.endswith("in its param blocks; left unchanged, even with unsafe fixes")
+    assert not result.changed
+    plain = upgrade_text(NVCAFFE_BN % "", bn_style=bn_style)  # without it, the blocks go
+    assert plain.changed and "  param {" not in plain.text

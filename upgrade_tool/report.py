@@ -67,6 +67,8 @@ def _lines(report: FileReport, job: Job, quiet: bool, verbose: bool) -> Iterator
             hint = CLI_HINTS.get(finding.code)
             if finding.code == "DL002" and job.settings.proto is not None:
                 hint = None  # read with the schema given: it does not know the name either
+            if finding.message.endswith(", even with unsafe fixes"):
+                hint = None  # --unsafe-fixes would change nothing here (BatchNorm blocks holding unknown text)
             text = f"{where(report.name, finding.line, finding.column)}: {finding.code} {finding.message}"
             yield text + (f" ({hint})" if hint and finding.needs_human else ""), finding.level
     if quiet:

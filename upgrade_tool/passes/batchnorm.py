@@ -112,7 +112,7 @@ def upgrade(doc: Document, settings: Settings) -> PassResult:
                 kept.append(where)
             continue
         if answer.forces_rates:
-            verdict = _forced_verdict(layer, target, where, findings)
+            verdict = _forced_verdict(layer, doc, target, where, findings)
             if verdict is Verdict.STRIP:
                 forced.append(where)
         else:
@@ -179,8 +179,15 @@ def _learnable_extras(answer: MaskAnswer) -> int:
     return max((count for count in row.blob_counts if count > MAX_STATISTICS), default=MAX_STATISTICS) - MAX_STATISTICS
 
 
-def _forced_verdict(layer: LayerParameter, target: Dialect, where: Path, findings: list[Finding]) -> Verdict:
-    """NVIDIA's Caffe overwrites every rate: blocks go, unless they share blobs by name."""
+def _forced_verdict(
+    layer: LayerParameter, doc: Document, target: Dialect, where: Path, findings: list[Finding]
+) -> Verdict:
+    """NVIDIA's Caffe overwrites every rate: blocks go, unless they share blobs by name (or hold unknown text)."""
+    unknown = doc.unknown_within(where)
+    if _in_params(unknown, where):  # removing those blocks would lose what we cannot read
+        what = f"BatchNorm {layer.name!r} has fields the schema does not know ({_names(unknown)}) in its param blocks"
+        findings.append(Finding("BN004", f"{what}; left unchanged, even with unsafe fixes", where, needs_human=True))
+        return Verdict.NEEDS_HUMAN
     blobs = [count for row in target.batchnorm() if row.type_name == "BatchNorm" for count in row.blob_counts]
     limit = max(blobs, default=MAX_STATISTICS)  # a layer with learnable scale and bias has 5
     if len(layer.param) > limit:
@@ -232,9 +239,9 @@ def _decide(
     else:
         return verdict
     code = "BN004" if unknown else "BN001"
-    in_params = any(len(u.owner) > len(where) and u.owner[len(where)][0] == "param" for u in unknown)
-    if in_params:  # removing or rewriting those blocks would lose what we cannot read
-        findings.append(Finding(code, f"{what} in its param blocks; left unchanged", where, needs_human=True))
+    if _in_params(unknown, where):  # removing or rewriting those blocks would lose what we cannot read
+        message = f"{what} in its param blocks; left unchanged, even with unsafe fixes"
+        findings.append(Finding(code, message, where, needs_human=True))
         return Verdict.NEEDS_HUMAN
     if not settings.unsafe_fixes:
         hint = "left unchanged"
@@ -242,6 +249,11 @@ def _decide(
         return Verdict.NEEDS_HUMAN
     findings.append(Finding("BN002", f"{what}; upgraded anyway (unsafe fixes are on)", where))
     return verdict if verdict is not Verdict.NEEDS_HUMAN else _unsafe_verdict(layer.param)
+
+
+def _in_params(unknown: Sequence[Unknown], where: Path) -> bool:
+    """Whether some of the unknown fields within the layer at `where` lie in its param blocks."""
+    return any(len(u.owner) > len(where) and u.owner[len(where)][0] == "param" for u in unknown)
 
 
 def _names(unknown: Sequence[Unknown]) -> str:
