@@ -617,10 +617,10 @@ def diff_name(path: str) -> str:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    import difflib
+    from upgrade_tool import textdiff
 
     name = diff_name(path)
-    lines = difflib.unified_diff(
+    lines = textdiff.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),
         fromfile=f"{name}\t(original)",
