@@ -11,6 +11,15 @@ and each name left aside is reported: DL001 where some fork knows it (kept as
 written), DL002 where no shipped dialect does (a typo, or a fork bn-upgrade does
 not ship: needs a human), with the closest known name.
 
+For a fork's file, BVLC's reading is walked rather than bound: the names it
+would leave aside, and those it knows, come from the tree and BVLC's
+descriptors alone (`dialects.tree_keys`), and BVLC's message, which only served
+detection, is built only where it is the reading (no dialect knows any of the
+names) or where its outcome is not known otherwise. For where BVLC's reading
+fails, its error is still the file's: the dialect's reading vouches for it only
+if that dialect reads every field BVLC knows in the file as BVLC does
+(`dialects.alike`); otherwise it is bound, to raise its error.
+
 A dialect named with `--dialect` is read strictly: an unknown field is an error
 (E002) with the closest name that dialect knows. `--strict` makes every unknown
 field an error, and so does `--format canonical` (Caffe's printer cannot keep
@@ -30,7 +39,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
@@ -41,6 +50,9 @@ from upgrade_tool.errors import InputError
 from upgrade_tool.reader import Field, clip, parse_tree
 from upgrade_tool.schema import BVLC, Schema, load_schema
 from upgrade_tool.settings import OutputFormat, Settings
+
+if TYPE_CHECKING:
+    from upgrade_tool.dialects import Key
 
 BVLC_NAME = "bvlc"
 PROTO_NAME = "proto"  # the name of a schema given with --proto
@@ -146,10 +158,58 @@ def _read_as_written(text: str, settings: Settings, kind: Kind | None) -> Readin
         dialect = get_dialect(settings.dialect)
         doc = _bind(text, tree, kind, dialect.schema(), strict=True)
         return Reading(doc, kind, dialect.schema(), dialect.name, "the dialect named in the settings", True)
+    strict = settings.strict or canonical
+    found = _fork_keys(text, tree, kind)
+    if found is not None:
+        return _detect(text, tree, kind, _BvlcReading(text, tree, kind), *found, strict=strict)
     doc = _bind(text, tree, kind, BVLC, strict=False)
     if not doc.unknown:
         return Reading(doc, kind, BVLC, BVLC_NAME, "no names beyond BVLC's schema", True)
-    return _detect(text, tree, kind, doc, strict=settings.strict or canonical)
+    from upgrade_tool.dialects import keys_of, used_keys
+
+    keys, used = keys_of(doc.message, doc.unknown, text), used_keys(doc.message, tree, text)
+    return _detect(text, tree, kind, _BvlcReading(text, tree, kind, doc), keys, used, strict=strict)
+
+
+def _fork_keys(text: str, tree: list[Field], kind: Kind) -> tuple[tuple[Key, ...], tuple[Key, ...]] | None:
+    """For a file with names beyond BVLC's, the keys BVLC's reading would find, without building its message.
+
+    None for a file of BVLC's names only, or where a value stops the walk: BVLC's reading is bound then.
+    """
+    from upgrade_tool.dialects import leaves_aside, tree_keys
+
+    root = cast(Descriptor, (BVLC.net if kind is Kind.NET else BVLC.solver).DESCRIPTOR)
+    try:
+        return tree_keys(root, tree, text) if leaves_aside(root, tree, text) else None
+    except InputError:
+        return None
+
+
+class _BvlcReading:
+    """BVLC's lenient reading of a fork's file, bound only when its outcome is not known otherwise.
+
+    Where it fails, its error is the file's, whatever a dialect makes of the file;
+    where it succeeds, it only told the file's keys. So each way out of `_detect`
+    first makes sure it succeeds: by binding it, or because the dialect that read
+    the file reads every field BVLC knows there as BVLC does (`reads_alike`).
+    """
+
+    def __init__(self, text: str, tree: list[Field], kind: Kind, doc: Document | None = None) -> None:
+        self._text, self._tree, self._kind = text, tree, kind
+        self._doc = doc
+
+    def document(self) -> Document:
+        """The reading itself; raises its `InputError`."""
+        if self._doc is None:
+            self._doc = _bind(self._text, self._tree, self._kind, BVLC, strict=False)
+        return self._doc
+
+    def succeeds(self, read_by: Schema, used: tuple[Key, ...]) -> None:
+        """Raise BVLC's error, if it has one, now that `read_by` has read the file without one."""
+        from upgrade_tool.dialects.alike import reads_alike
+
+        if self._doc is None and not reads_alike(read_by, used):
+            self.document()
 
 
 def reread(text: str, reading: Reading, settings: Settings) -> Document:
@@ -180,27 +240,41 @@ def _read_strictly_or_keep(
     return Reading(doc, kind, schema, name, reason, not doc.unknown, findings)
 
 
-def _detect(text: str, tree: list[Field], kind: Kind, bvlc_doc: Document, *, strict: bool) -> Reading:
-    from upgrade_tool.dialects import detect, get_dialect, keys_of, used_keys
+def _detect(
+    text: str,
+    tree: list[Field],
+    kind: Kind,
+    bvlc: _BvlcReading,
+    keys: tuple[Key, ...],
+    used: tuple[Key, ...],
+    *,
+    strict: bool,
+) -> Reading:
+    from upgrade_tool.dialects import detect, get_dialect
 
-    detection = detect(keys_of(bvlc_doc.message, bvlc_doc.unknown, text), used_keys(bvlc_doc.message, tree, text))
+    detection = detect(keys, used)
     for candidate in detection.fits:
         schema = get_dialect(candidate.dialect).schema()
         try:
             doc = _bind(text, tree, kind, schema, strict=True)
         except InputError:
             continue  # the names fit, the values or nesting do not: the next one
+        bvlc.succeeds(schema, used)
         return Reading(doc, kind, schema, candidate.dialect, detection.reason, True)
-    name, schema, doc = BVLC_NAME, BVLC, bvlc_doc
-    if detection.best is not None:
+    name, schema = BVLC_NAME, BVLC
+    if detection.best is None:
+        doc = bvlc.document()
+    else:
         closest = get_dialect(detection.best.dialect)
         # A value its schema refuses (a sign, a word for a bool, a field given twice, a required field
         # missing) is an error, as it is in BVLC's fields: reading on with BVLC's schema would hide it.
         try:
             doc = _bind(text, tree, kind, closest.schema(), strict=False)
         except InputError as refused:
+            bvlc.document()
             root = closest.schema().net if kind is Kind.NET else closest.schema().solver
             raise _misspelt_required(tree, cast(Descriptor, root.DESCRIPTOR), refused) from None
+        bvlc.succeeds(closest.schema(), used)
         name, schema = closest.name, closest.schema()
     if strict:
         _bind(text, tree, kind, schema, strict=True)  # raises the error of the first name it does not know

@@ -9,7 +9,9 @@ carries where its schema comes from, and loads on request, once per process:
   whether its BatchNorm keeps the solver off the statistics itself.
 
 Detection (`keys_of`, `used_keys`, `detect`): the keys of a file's unknown nodes,
-read with BVLC's schema (or a fork's), rank the dialects that know them. `suggest` is the
+read with BVLC's schema (or a fork's), rank the dialects that know them;
+`tree_keys` finds the same keys without binding, and `alike.reads_alike` says
+when a dialect's reading vouches for BVLC's. `suggest` is the
 did-you-mean for names; `list_dialects_lines` and `markdown_table` show the registry.
 
 The data (`data/`) is generated from `../shared/schema` by `proto/build_dialects.py`
@@ -28,7 +30,7 @@ from upgrade_tool.dialects.detect import (
     values_known_in,
 )
 from upgrade_tool.dialects.index import Index, Key, load_index
-from upgrade_tool.dialects.keys import describe, keys_of, node_keys, role_name, used_keys
+from upgrade_tool.dialects.keys import describe, keys_of, leaves_aside, node_keys, role_name, tree_keys, used_keys
 from upgrade_tool.dialects.listing import list_dialects_lines, markdown_table
 from upgrade_tool.dialects.registry import (
     BVLC_NAME,
@@ -63,6 +65,7 @@ __all__ = [
     "dialects_knowing",
     "get_dialect",
     "keys_of",
+    "leaves_aside",
     "list_dialects_lines",
     "load_index",
     "markdown_table",
@@ -71,6 +74,7 @@ __all__ = [
     "node_keys",
     "role_name",
     "suggest",
+    "tree_keys",
     "used_keys",
     "values_known_in",
 ]

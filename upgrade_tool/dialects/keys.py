@@ -22,6 +22,11 @@ reading meet. Enum values given as numbers are keyed by their decimal number.
 
 `used_keys` gives the keys of the nodes the schema did know (fields and enum
 values), so that detection can tell a fork that lacks a field the file uses.
+
+`tree_keys` gives both from the tree and the schema's descriptors alone, without
+binding (the same keys, where that bind succeeds), and `leaves_aside` says
+whether there are any: a fork's file need not be bound with BVLC's schema to be
+detected.
 """
 
 from __future__ import annotations
@@ -63,6 +68,17 @@ def _layers_message(file: FileDescriptor) -> str | None:
     layers = net.fields_by_name.get("layers") if net is not None else None
     message = layers.message_type if layers is not None else None
     return None if message is None else message.full_name
+
+
+# The role name and the fields by name of each message walked: plain dicts are faster than upb's maps.
+_FACTS: dict[Descriptor, tuple[str, dict[str, FieldDescriptor]]] = {}
+
+
+def _facts(message: Descriptor) -> tuple[str, dict[str, FieldDescriptor]]:
+    facts = _FACTS.get(message)
+    if facts is None:
+        facts = _FACTS[message] = (role_name(message), dict(message.fields_by_name))
+    return facts
 
 
 def keys_of(message: Message, unknown: Iterable[Unknown], text: str, index: Index | None = None) -> tuple[Key, ...]:
@@ -135,19 +151,76 @@ def _given_twice(nodes: list[Field]) -> set[str]:
 
 def used_keys(message: Message, tree: list[Field], text: str) -> tuple[Key, ...]:
     """The distinct keys of every node `message`'s schema knows in `tree`: fields, then enum values and repeats."""
-    fields_by_role: dict[str, dict[str, None]] = {}  # role -> field names, in order: no tuple per node
-    extra: dict[Key, None] = {}  # enum values and repeated fields
-    pending: list[tuple[Descriptor, list[Field]]] = [(cast(Descriptor, message.DESCRIPTOR), tree)]
+    return _walk(cast(Descriptor, message.DESCRIPTOR), tree, text, None)
+
+
+def tree_keys(
+    root: Descriptor, tree: list[Field], text: str, index: Index | None = None
+) -> tuple[tuple[Key, ...], tuple[Key, ...]]:
+    """`keys_of` and `used_keys` for `tree` read leniently into a `root` message, in one walk, with no message built.
+
+    Where that `bind` succeeds, these are the keys, in the order, that `keys_of`
+    and `used_keys` give after it: the nodes it leaves aside are those whose name
+    their message lacks and the enum fields given a value their enum lacks.
+    Where it fails, they mean nothing. A value `scalar_value` refuses raises its
+    `InputError` (not always the first error the bind would raise).
+    """
+    aside: list[tuple[Descriptor, Field, list[Field]]] = []  # (owner, node, the node's siblings)
+    used = _walk(root, tree, text, aside)
+    aside.sort(key=lambda item: item[1].start)  # document order, as the binder meets them
+    times: dict[tuple[int, str], int] = {}
+    for _, node, siblings in aside:
+        place = (id(siblings), node.name)  # one list of siblings per message the binder builds
+        times[place] = times.get(place, 0) + 1
+    keys: dict[Key, None] = {}
+    for owner, node, siblings in aside:
+        keys.update(dict.fromkeys(node_keys(owner, node, text, index, times[(id(siblings), node.name)] > 1)))
+    return tuple(keys), tuple(used)
+
+
+def leaves_aside(root: Descriptor, tree: list[Field], text: str) -> bool:
+    """Whether a lenient `bind` of `tree` into a `root` message that succeeds leaves a node aside.
+
+    A value `scalar_value` refuses raises its `InputError`.
+    """
+    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
     while pending:
         owner, nodes = pending.pop()
-        role = role_name(owner)
-        fields = owner.fields_by_name
+        fields = _facts(owner)[1]
+        for node in nodes:
+            field = fields.get(node.name)
+            if field is None:
+                return True
+            if node.children:
+                if field.message_type is not None:
+                    pending.append((field.message_type, node.children))
+            elif (
+                node.values
+                and field.type == FieldDescriptor.TYPE_ENUM
+                and any(scalar_value(field, scalar, text) is None for scalar in node.values)
+            ):
+                return True
+    return False
+
+
+def _walk(
+    root: Descriptor, tree: list[Field], text: str, aside: list[tuple[Descriptor, Field, list[Field]]] | None
+) -> tuple[Key, ...]:
+    """`used_keys`; with `aside`, also each node a lenient bind would leave aside there, with its owner and siblings."""
+    fields_by_role: dict[str, dict[str, None]] = {}  # role -> field names, in order: no tuple per node
+    extra: dict[Key, None] = {}  # enum values and repeated fields
+    pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
+    while pending:
+        owner, nodes = pending.pop()
+        role, fields = _facts(owner)
         names = fields_by_role.setdefault(role, {})
         seen: set[str] = set()
         for node in nodes:
             name = node.name
             field = fields.get(name)
             if field is None:
+                if aside is not None:
+                    aside.append((owner, node, nodes))
                 continue
             names[name] = None
             values = node.values
@@ -160,6 +233,8 @@ def used_keys(message: Message, tree: list[Field], text: str) -> tuple[Key, ...]
             elif values and field.type == FieldDescriptor.TYPE_ENUM:
                 for scalar in values:
                     extra[(role, name, _value_word(scalar, text))] = None
+                if aside is not None and any(scalar_value(field, scalar, text) is None for scalar in values):
+                    aside.append((owner, node, nodes))
     keys: dict[Key, None] = {(role, name): None for role, names in fields_by_role.items() for name in names}
     keys.update(extra)
     return tuple(keys)
