@@ -206,6 +206,19 @@ def mutate(data: bytearray, rng: random.Random, other: bytes) -> str:
     return kind
 
 
+MUTATED_FROM = 200_000  # bytes: larger corpus files are not mutated (the mutations of small ones suffice)
+
+
+def mutated_texts(corpus: list[tuple[str, bytes]], rng: random.Random, count: int) -> Iterator[tuple[str, bytes]]:
+    """`count` corpus files (of at most `MUTATED_FROM` bytes), each with one to three of `mutate`'s changes."""
+    small = [(name, data) for name, data in corpus if len(data) <= MUTATED_FROM]
+    for index in range(count):
+        name, seed_data = rng.choice(small)
+        data = bytearray(seed_data)
+        done = [mutate(data, rng, rng.choice(small)[1]) for _ in range(rng.choice((1, 1, 2, 3)))]
+        yield f"mutated #{index} ({name} + {', '.join(done)})", bytes(data)
+
+
 def cases(corpus: list[tuple[str, bytes]], models: list[tuple[str, bytes]], rng: random.Random) -> Iterator[Case]:
     while True:
         binary = bool(models) and rng.randrange(8) == 0

@@ -34,7 +34,7 @@ from upgrade_tool.errors import InputError
 from upgrade_tool.source import Source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzz_reader import load_corpus, mutate  # noqa: E402
+from fuzz_reader import load_corpus, mutated_texts  # noqa: E402
 from prototxt_gen import generate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,12 +98,7 @@ def texts(count: int, seed: int) -> Iterator[tuple[str, bytes]]:
     for index in range(count):
         data, _ = generate(rng)
         yield f"generated #{index}", data
-    small = [(name, data) for name, data in corpus if len(data) <= 200_000]
-    for index in range(count):
-        name, seed_data = rng.choice(small)
-        data = bytearray(seed_data)
-        done = [mutate(data, rng, rng.choice(small)[1]) for _ in range(rng.choice((1, 1, 2, 3)))]
-        yield f"mutated #{index} ({name} + {', '.join(done)})", bytes(data)
+    yield from mutated_texts(corpus, rng, count)
 
 
 def main() -> int:

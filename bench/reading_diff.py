@@ -88,7 +88,7 @@ def outcomes(cases: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, st
 
 def texts(count: int, seed: int) -> Iterator[tuple[str, bytes]]:
     sys.path.insert(0, str(ROOT / "bench"))
-    from fuzz_reader import load_corpus, mutate
+    from fuzz_reader import MUTATED_FROM, load_corpus, mutated_texts
     from prototxt_gen import generate
 
     corpus: list[tuple[str, bytes]] = []
@@ -102,12 +102,8 @@ def texts(count: int, seed: int) -> Iterator[tuple[str, bytes]]:
     for index in range(count):
         data, dialect = generated(rng, generate)
         yield f"generated #{index} ({dialect})", data
-    small = [(name, data) for name, data in corpus if len(data) <= 200_000]
-    for index in range(count):
-        name, seed_data = rng.choice(small)
-        data = bytearray(seed_data)
-        done = [mutate(data, rng, rng.choice(small)[1]) for _ in range(rng.choice((1, 1, 2, 3)))]
-        yield f"mutated #{index} ({name} + {', '.join(done)})", bytes(data)
+    yield from mutated_texts(corpus, rng, count)
+    small = [(name, data) for name, data in corpus if len(data) <= MUTATED_FROM]
     for index in range(count):
         name, seed_data = rng.choice(small)
         data, what = forked(rng, seed_data)
