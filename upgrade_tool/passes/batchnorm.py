@@ -183,10 +183,7 @@ def _forced_verdict(
     layer: LayerParameter, doc: Document, target: Dialect, where: Path, findings: list[Finding]
 ) -> Verdict:
     """NVIDIA's Caffe overwrites every rate: blocks go, unless they share blobs by name (or hold unknown text)."""
-    unknown = doc.unknown_within(where)
-    if _in_params(unknown, where):  # removing those blocks would lose what we cannot read
-        what = f"BatchNorm {layer.name!r} has fields the schema does not know ({_names(unknown)}) in its param blocks"
-        findings.append(Finding("BN004", f"{what}; left unchanged, even with unsafe fixes", where, needs_human=True))
+    if _unknown_in_params(layer, doc.unknown_within(where), where, findings):
         return Verdict.NEEDS_HUMAN
     blobs = [count for row in target.batchnorm() if row.type_name == "BatchNorm" for count in row.blob_counts]
     limit = max(blobs, default=MAX_STATISTICS)  # a layer with learnable scale and bias has 5
@@ -228,6 +225,8 @@ def _decide(
     blocks set real rates, so a layer with them keeps every block.
     """
     unknown = doc.unknown_within(where)
+    if _unknown_in_params(layer, unknown, where, findings):
+        return Verdict.NEEDS_HUMAN
     learnable_blocks = extras and MAX_STATISTICS < len(layer.param) <= MAX_STATISTICS + extras and not unknown
     if learnable_blocks and all(zero_rate(p) for p in layer.param[:MAX_STATISTICS]):
         return Verdict.MODERN  # blocks 4-5 are the scale's and bias's: removing 1-3 would shift them
@@ -239,10 +238,6 @@ def _decide(
     else:
         return verdict
     code = "BN004" if unknown else "BN001"
-    if _in_params(unknown, where):  # removing or rewriting those blocks would lose what we cannot read
-        message = f"{what} in its param blocks; left unchanged, even with unsafe fixes"
-        findings.append(Finding(code, message, where, needs_human=True))
-        return Verdict.NEEDS_HUMAN
     if not settings.unsafe_fixes:
         hint = "left unchanged"
         findings.append(Finding(code, f"{what}; {hint}", where, needs_human=True))
@@ -251,9 +246,16 @@ def _decide(
     return verdict if verdict is not Verdict.NEEDS_HUMAN else _unsafe_verdict(layer.param)
 
 
-def _in_params(unknown: Sequence[Unknown], where: Path) -> bool:
-    """Whether some of the unknown fields within the layer at `where` lie in its param blocks."""
-    return any(len(u.owner) > len(where) and u.owner[len(where)][0] == "param" for u in unknown)
+def _unknown_in_params(layer: LayerParameter, unknown: Sequence[Unknown], where: Path, findings: list[Finding]) -> bool:
+    """Whether some of the unknown fields within the layer at `where` lie in its param blocks (BN004 if so).
+
+    Removing or rewriting those blocks would lose what cannot be read, whatever the rules or the settings say.
+    """
+    if not any(len(u.owner) > len(where) and u.owner[len(where)][0] == "param" for u in unknown):
+        return False
+    what = f"BatchNorm {layer.name!r} has fields the schema does not know ({_names(unknown)}) in its param blocks"
+    findings.append(Finding("BN004", f"{what}; left unchanged, even with unsafe fixes", where, needs_human=True))
+    return True
 
 
 def _names(unknown: Sequence[Unknown]) -> str:
