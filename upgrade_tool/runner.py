@@ -227,14 +227,18 @@ def collecting_between_files() -> Iterator[None]:
     is frozen meanwhile, so a collection scans only what the files left.
     """
     collecting = gc.isenabled()
-    gc.disable()
-    gc.freeze()
+    _collector_off()
     try:
         yield
     finally:
         gc.unfreeze()
         if collecting:
             gc.enable()
+
+
+def _collector_off() -> None:
+    gc.disable()
+    gc.freeze()
 
 
 def collect_if_due() -> None:
@@ -293,8 +297,7 @@ def _worker_setup(stop: Any, job: Job) -> None:
     # Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are the parent's; it raises `stop` instead.
     global _stop, _parent, _job
     _stop, _parent, _job = stop, os.getppid(), job
-    gc.disable()  # as in the parent (collecting_between_files), for the worker's whole life
-    gc.freeze()
+    _collector_off()  # as in the parent (collecting_between_files), for the worker's whole life
     for signum in _INTERRUPTS:
         signal.signal(signum, signal.SIG_IGN)
 
