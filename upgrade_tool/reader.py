@@ -182,7 +182,7 @@ class _Lazy:
         if kept is not None:
             self._kept.move_to_end(node.open)
             return kept
-        with _collector_paused():
+        with collector_paused():
             want = _Want()
             tokens = _fields_and_tokens(self.text, node.open + 1, node.close, False, want, self)
             children = _build(self.text, tokens.__next__, want, self, False)
@@ -342,7 +342,7 @@ def parse_tree(text: str, *, lazy: bool | None = None) -> list[Field]:
     for it to find, and its passes over the growing tree took a third of the time.
     """
     try:
-        with _collector_paused():
+        with collector_paused():
             return _parse_tree(text, len(text) >= LAZY_FROM if lazy is None else lazy)
     except MemoryError:
         pass  # raised below, once the half-built tree is let go
@@ -350,7 +350,7 @@ def parse_tree(text: str, *, lazy: bool | None = None) -> list[Field]:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """The garbage collector off while nodes are made (it finds no cycles in a tree), then as it was."""
     collecting = gc.isenabled()
     gc.disable()

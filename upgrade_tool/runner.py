@@ -226,19 +226,14 @@ def collecting_between_files() -> Iterator[None]:
     (README, "Measured"). What lives from before the batch (modules, schemas)
     is frozen meanwhile, so a collection scans only what the files left.
     """
-    collecting = gc.isenabled()
-    _collector_off()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        if collecting:
-            gc.enable()
+    from upgrade_tool.reader import collector_paused
 
-
-def _collector_off() -> None:
-    gc.disable()
-    gc.freeze()
+    with collector_paused():
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
 
 
 def collect_if_due() -> None:
@@ -297,7 +292,8 @@ def _worker_setup(stop: Any, job: Job) -> None:
     # Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are the parent's; it raises `stop` instead.
     global _stop, _parent, _job
     _stop, _parent, _job = stop, os.getppid(), job
-    _collector_off()  # as in the parent (collecting_between_files), for the worker's whole life
+    gc.disable()  # as in the parent (collecting_between_files), for the worker's whole life
+    gc.freeze()
     for signum in _INTERRUPTS:
         signal.signal(signum, signal.SIG_IGN)
 
