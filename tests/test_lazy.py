@@ -191,11 +191,15 @@ def test_a_net_as_big_as_that_is_read_lazily_and_upgraded(tmp_path: Path) -> Non
     assert check.returncode == 0, check.stderr
 
 
-def test_running_out_of_memory_while_reading_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("where", ["_build", "_FAST"], ids=["python reader", "C fast path"])
+def test_running_out_of_memory_while_reading_is_one_line(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def no_memory(*args: object) -> list[Field]:
         raise MemoryError
 
-    monkeypatch.setattr(reader, "_build", no_memory)
+    if where == "_FAST" and reader._FAST is None:
+        pytest.skip("the C fast path is not built (or turned off)")
+    monkeypatch.setattr(reader, "_FAST", None)  # the Python reader reads it, or (below) the fast path does
+    monkeypatch.setattr(reader, where, no_memory)
     with pytest.raises(InputError) as caught:
         parse_tree('layer { name: "a" }')
     assert (caught.value.code, caught.value.offset) == ("E008", 0)

@@ -8,6 +8,11 @@ all of it against protobuf's C++ TextFormat 3.21 itself.
 
 A field the schema does not know is an error when `strict`, and is otherwise
 skipped and returned in `Bound.unknown`, so fork dialects can still be read.
+
+Where the reader's C fast path is built (`reader.FASTREAD`), it binds a tree
+whose values are all plain, with the same calls on the message; at anything
+else it gives up, and the message is cleared and bound here, for the error or
+the result this module gives.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from upgrade_tool.errors import InputError
-from upgrade_tool.reader import Field, Scalar, Span, clip
+from upgrade_tool.reader import FASTREAD, Field, Scalar, Span, clip
 from upgrade_tool.source import out_of_memory
 
 _INT_RANGES = {
@@ -102,6 +107,12 @@ def bind(tree: list[Field], message: Message, text: str, *, strict: bool = True)
 
 
 def _bind(tree: list[Field], message: Message, text: str, strict: bool) -> Bound:
+    if FASTREAD is not None:
+        found = FASTREAD.bind(tree, message, text, strict, _FAST_TABLES, _fast_table)
+        if found is not None:
+            _check_required(message, tree)
+            return Bound(message, tuple(Unknown(path, node) for path, node in found))
+        message.Clear()  # half filled: bound again from the start, here
     unknown: list[Unknown] = []
     unknown_values: set[tuple[Path, str]] = set()  # singular fields given a value the schema does not know
     # Depth first, in document order, so the first error in the text is the one raised.
@@ -122,6 +133,36 @@ def _bind(tree: list[Field], message: Message, text: str, strict: bool) -> Bound
             stack.append((child, iter(node.children or ()), (*path, step)))
     _check_required(message, tree)
     return Bound(message, tuple(unknown))
+
+
+# How the fast path reads each field type (`_fastread.c`, `V_*`); a type not here is left to `_bind`.
+_FAST_HOW = {
+    FieldDescriptor.TYPE_MESSAGE: 0,
+    FieldDescriptor.TYPE_STRING: 1,
+    **dict.fromkeys((FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32), 2),
+    **dict.fromkeys((FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64), 3),
+    **dict.fromkeys((FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32), 4),
+    **dict.fromkeys((FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64), 5),
+    FieldDescriptor.TYPE_FLOAT: 6,
+    FieldDescriptor.TYPE_DOUBLE: 7,
+    FieldDescriptor.TYPE_BOOL: 8,
+    FieldDescriptor.TYPE_ENUM: 9,
+}
+_FAST_OTHER = 10
+_FAST_TABLES: dict[type, dict[str, tuple[int, bool, dict[str, int] | None]]] = {}
+
+
+def _fast_table(message_type: type[Message]) -> dict[str, tuple[int, bool, dict[str, int] | None]]:
+    """For the fast path: each field of a message type, as (how to read it, repeated, enum numbers by name)."""
+    table = {}
+    for name, field in message_type.DESCRIPTOR.fields_by_name.items():
+        how = _FAST_HOW.get(field.type, _FAST_OTHER)
+        if not field.is_repeated and not field.has_presence or field.containing_oneof is not None:
+            how = _FAST_OTHER  # `_refuse_second_value` asks HasField, which means more here
+        enum = field.enum_type
+        names = {value.name: value.number for value in enum.values} if enum is not None else None
+        table[name] = (how, field.is_repeated, names)
+    return table
 
 
 def _bind_field(

@@ -19,6 +19,12 @@ no children; they are parsed again from its span, one level, when asked for
 (`Span`), and a few such levels are kept at a time. A net of millions of fields
 then holds a node per top-level field, not per field (README, "Memory").
 
+A well-formed text that is not read lazily is read by the C fast path
+(`_fastread.c`) where it is built: the same tree, made without a Python object
+per token. It knows no errors: on any, or on a byte that is not UTF-8, it gives
+up and this reader reads the text again, so every error is this reader's own.
+`BN_UPGRADE_PURE_PYTHON=1` turns it off.
+
 A byte that is not UTF-8 reaches the reader as a lone surrogate (`Source` decodes
 with `surrogateescape`): it is kept inside a comment, as Caffe keeps it, and is an
 error anywhere else, strings included (a protobuf string field must be UTF-8 in Python).
@@ -29,10 +35,12 @@ from __future__ import annotations
 import bisect
 import contextlib
 import gc
+import os
 import re
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import NamedTuple
 
 from upgrade_tool.errors import InputError
@@ -190,6 +198,22 @@ class _Lazy:
         if len(self._kept) > _LEVELS_KEPT:
             self._kept.popitem(last=False)
         return children
+
+
+def _fast_path() -> ModuleType | None:
+    """The C reader and binder of well-formed texts, if they were built and are not turned off."""
+    if os.environ.get("BN_UPGRADE_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from upgrade_tool import _fastread
+    except ImportError:  # installed without a compiler
+        return None
+    _fastread.setup(Field, Scalar)
+    return _fastread
+
+
+FASTREAD = _fast_path()
+_FAST: Callable[[str], list[Field] | None] | None = FASTREAD.parse if FASTREAD is not None else None
 
 
 def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:
@@ -362,6 +386,10 @@ def collector_paused() -> Iterator[None]:
 
 
 def _parse_tree(text: str, lazy: bool) -> list[Field]:
+    if _FAST is not None and not lazy:
+        tree = _FAST(text)
+        if tree is not None:
+            return tree
     want = _Want()
     tokens = _fields_and_tokens(text, 0, len(text), _NOT_UTF8.search(text) is not None, want)
     try:

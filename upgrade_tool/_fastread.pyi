@@ -1,0 +1,19 @@
+from collections.abc import Callable
+
+from google.protobuf.message import Message
+
+from upgrade_tool.reader import Field, Scalar
+
+_Table = dict[str, tuple[int, bool, dict[str, int] | None]]
+
+def setup(field: type[Field], scalar: type[Scalar], /) -> None: ...
+def parse(text: str, /) -> list[Field] | None: ...
+def bind(
+    tree: list[Field],
+    message: Message,
+    text: str,
+    strict: bool,
+    tables: dict[type, _Table],
+    make_table: Callable[[type[Message]], _Table],
+    /,
+) -> list[tuple[tuple[tuple[str, int], ...], Field]] | None: ...
