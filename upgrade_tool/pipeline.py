@@ -114,6 +114,7 @@ class _Run:
     notices: tuple[str, ...]
     reading: Reading  # how the output reads: the input's reading, or the target's after a change of schema
     settings: Settings
+    contexts: dict[Path, Context]  # the rules' context of each net, made from `doc` where nothing changed
 
     @property
     def changed(self) -> bool:
@@ -146,8 +147,9 @@ def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None)
     del doc
     reading = dataclasses.replace(reading, doc=_without_tree(handed[0]))
     run = run_steps(reading, handed, settings, source)
+    contexts = run.contexts
     if run.changed:
-        require_stable(run.reading, run.doc, run.settings)
+        contexts = require_stable(run.reading, run.doc, run.settings).contexts  # made from the output
     text = run.doc.text
     if settings.output_format is OutputFormat.CANONICAL:
         text = render(run.doc.message)
@@ -166,7 +168,7 @@ def upgrade_source(source: Source, settings: Settings, kind: Kind | None = None)
         reading.file_dialect,
         reading.reason,
         settings.target or "bvlc",
-        tuple(_roles(run.doc, reading.kind)),
+        tuple(_roles(run.doc, reading.kind, contexts)),
     )
 
 
@@ -185,12 +187,16 @@ def _read(text: str, settings: Settings, kind: Kind | None) -> Reading:
         raise
 
 
-def _roles(doc: Document, kind: Kind) -> Iterator[tuple[str, str]]:
-    """What the net is for (each net, in a solver), as `-v` and the report show it."""
+def _roles(doc: Document, kind: Kind, contexts: dict[Path, Context]) -> Iterator[tuple[str, str]]:
+    """What the net is for (each net, in a solver), as `-v` and the report show it.
+
+    The rules' contexts, where they were made from this document, already know.
+    """
     from upgrade_tool.netrole import classify
 
     for path in _targets(doc, kind, Kind.NET):
-        decided = classify(doc.view(path).message, path[0][0] if path else None)
+        known = contexts.get(path)
+        decided = known.role if known is not None else classify(doc.view(path).message, path[0][0] if path else None)
         yield decided.role.value, decided.reason
 
 
@@ -279,7 +285,7 @@ def run_steps(
                 _require_same(new_doc, expected, kept, step.name)
             doc = new_doc
             changes.append(change)
-    return _Run(doc, tuple(changes), tuple(findings), tuple(dict.fromkeys(notices)), reading, settings)
+    return _Run(doc, tuple(changes), tuple(findings), tuple(dict.fromkeys(notices)), reading, settings, contexts)
 
 
 def _outcome(
@@ -397,11 +403,12 @@ def _wire(message: Message) -> bytes:
     return data
 
 
-def require_stable(reading: Reading, doc: Document, settings: Settings, take: Take | None = None) -> None:
-    """A second run over the output must change nothing."""
+def require_stable(reading: Reading, doc: Document, settings: Settings, take: Take | None = None) -> _Run:
+    """A second run over the output must change nothing; the run, which made its contexts from `doc`."""
     again = run_steps(reading, [doc], settings, None, take)
     if again.changed:
         raise SelfCheckError("a second run would upgrade the output again")
+    return again
 
 
 def _prove_canonical(text: str, reading: Reading, doc: Document, kept: Counter[bytes], settings: Settings) -> None:
