@@ -91,3 +91,16 @@ def test_a_field_added_after_a_commented_line_goes_after_the_whole_comment() -> 
     text = 'layer {\n  type: "BatchNorm"\n  param {\n    lr_mult: 0  # a \r b\n  }\n}\n'
     expected = 'layer {\n  type: "BatchNorm"\n  param {\n    lr_mult: 0  # a \r b\n    decay_mult: 0\n  }\n}\n'
     assert upgrade_text(text, bn_style="zero").text == expected
+
+
+def test_a_position_is_the_same_found_by_counting_lines_or_by_the_line_index() -> None:
+    """The first few positions of a file count the lines before them; later ones use an index built once."""
+    from upgrade_tool.source import Source
+
+    text = "a: 1\n\nlayer {\r\n  name: 'x'\r}\n" * 7 + "tail"
+    offsets = [0, 1, 4, 5, 6, len(text) - 1, len(text), *range(0, len(text), 3)]
+    counting, indexed = Source(text), Source(text)
+    indexed._counted = 1 << 30  # the index from the first position on
+    for offset in offsets:
+        expected = (text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1)
+        assert counting.position(offset) == indexed.position(offset) == expected, offset

@@ -35,6 +35,7 @@ class Source:
         self.text = text
         self.bom = bom
         self._line_starts: array[int] | None = None
+        self._counted = 0  # positions found by counting lines, before the index is built
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Source:
@@ -62,12 +63,18 @@ class Source:
     def position(self, offset: int) -> Position:
         if offset == 0:
             return Position(1, 1)
-        if self._line_starts is None:  # built on first use: most files never need it
+        if self._line_starts is None and self._counted < _COUNTED:  # most files ask for a position or two
+            self._counted += 1
+            return Position(self.text.count("\n", 0, offset) + 1, offset - self.text.rfind("\n", 0, offset))
+        if self._line_starts is None:  # built when many are asked for
             # an array: 8 bytes a line, where a list of ints takes 40
             self._line_starts = array("q", [0])
             self._line_starts.extend(m.end() for m in re.finditer("\n", self.text))
         line = bisect.bisect_right(self._line_starts, offset)
         return Position(line, offset - self._line_starts[line - 1] + 1)
+
+
+_COUNTED = 8  # positions found by counting the lines before each; past that, by a line index
 
 
 def _decode(body: bytes) -> str:
