@@ -39,7 +39,7 @@ enum { S_NAME, S_START, S_END, S_STOP, S_CHILDREN, S_VALUES, S_OPEN, S_CLOSE, S_
 static const char *const slot_names[S_COUNT] = {"name", "start", "end", "stop", "children",
                                                 "values", "open", "close", "in_list", "colon"};
 static Py_ssize_t slot_offset[S_COUNT];
-static PyObject *kind_number, *kind_ident, *kind_string, *empty_tuple, *minus_one;
+static PyObject *kind_number, *kind_ident, *kind_string, *empty_tuple, *minus_one, *unknown_value;
 
 #define AT(t, i) ((i) < (t)->length ? PyUnicode_READ((t)->ukind, (t)->data, (i)) : 0)
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
@@ -531,12 +531,12 @@ static PyObject *parse(PyObject *module, PyObject *text) {
  * way binder._bind does, with the same calls on the message (setattr, append, add, SetInParent), and
  * returns the nodes it left aside as (path, node) pairs, in document order. It returns None at the
  * first thing that is not plain: anything binder._bind refuses, and also what it takes with more
- * care (an escape or a second piece in a string, an enum given by number or by a name its enum
- * lacks, a bytes field, a field without presence, a lazy node, deep nesting). The message is then
+ * care (an escape or a second piece in a string, a bytes field, a field without presence, a lazy
+ * node, deep nesting). The message is then
  * half filled: the caller clears it and binder._bind reads the tree, for its error or its result.
  *
  * `tables[type(message)]` (made by `make_table(type)` when missing) maps each field name of the
- * message to (how to read it, repeated): binder._fast_table. */
+ * message to (how to read it, repeated, enum numbers by name, enum numbers): binder._fast_table. */
 
 enum { V_MESSAGE, V_STRING, V_INT32, V_INT64, V_UINT32, V_UINT64, V_FLOAT, V_DOUBLE, V_BOOL, V_ENUM, V_OTHER };
 #define MAX_DEPTH 200
@@ -609,8 +609,9 @@ static int word_integer(const char *word, unsigned long long *value) {
     return 1;
 }
 
-/* The Python value of one plain scalar for a field read as `how`; NULL without an exception where it is not plain. */
-static PyObject *plain_value(Binder *b, int how, PyObject *scalar, PyObject *enum_names) {
+/* The Python value of one plain scalar for a field read as `how`; NULL without an exception where it is not
+ * plain; `unknown_value` for an enum value its enum lacks (left aside when not strict, as binder._bind_field does). */
+static PyObject *plain_value(Binder *b, int how, PyObject *scalar, PyObject *enum_names, PyObject *enum_numbers) {
     PyObject *kind = PyTuple_GET_ITEM(scalar, 0);
     Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(scalar, 1));
     Py_ssize_t token = PyLong_AsSsize_t(PyTuple_GET_ITEM(scalar, 3));
@@ -627,10 +628,22 @@ static PyObject *plain_value(Binder *b, int how, PyObject *scalar, PyObject *enu
     int number = is_kind(kind, kind_number);
     char word[64];
     if (!scalar_word(b, scalar, word, sizeof word)) return NULL;
-    if (how == V_ENUM) {
-        if (number || negative || enum_names == NULL) return NULL;
-        PyObject *found = PyDict_GetItemString(enum_names, word);
-        return found == NULL ? NULL : Py_NewRef(found);
+    if (how == V_ENUM) { /* by name, or by number; one its enum lacks is `unknown_value` */
+        if (enum_names == NULL || enum_numbers == NULL) return NULL;
+        if (!number) {
+            if (negative) return NULL;
+            PyObject *found = PyDict_GetItemString(enum_names, word);
+            return Py_NewRef(found == NULL ? unknown_value : found);
+        }
+        unsigned long long magnitude;
+        if (!word_integer(word, &magnitude) || magnitude > 0x80000000ULL || (!negative && magnitude == 0x80000000ULL))
+            return NULL;
+        PyObject *value = PyLong_FromLongLong(negative ? -(long long)magnitude : (long long)magnitude);
+        if (value == NULL) return NULL;
+        int known = PySet_Contains(enum_numbers, value);
+        if (known > 0) return value;
+        Py_DECREF(value);
+        return known < 0 ? NULL : Py_NewRef(unknown_value);
     }
     if (how == V_FLOAT || how == V_DOUBLE) {
         double value;
@@ -728,6 +741,7 @@ static int bind_fields(Binder *b, PyObject *message, PyObject *fields) {
         int how = (int)PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
         int repeated = PyTuple_GET_ITEM(entry, 1) == Py_True;
         PyObject *enum_names = PyTuple_GET_ITEM(entry, 2);
+        PyObject *enum_numbers = PyTuple_GET_ITEM(entry, 3);
         PyObject *values = slot(node, S_VALUES);
         PyObject *children = slot(node, S_CHILDREN);
         if (how == V_OTHER) {
@@ -774,23 +788,28 @@ static int bind_fields(Binder *b, PyObject *message, PyObject *fields) {
                 if (n != 1 || PyUnicode_READ(b->ukind, b->data, end - 1) == ']') { ok = 0; break; }
                 int twice = given_twice(given, name);
                 if (twice != 0) { ok = twice < 0 ? -1 : 0; break; }
-                PyObject *value = plain_value(b, how, PyTuple_GET_ITEM(values, 0), enum_names);
-                if (value == NULL) { ok = PyErr_Occurred() ? -1 : 0; break; }
-                ok = PyObject_SetAttr(message, name, value) < 0 ? -1 : 1;
-                Py_DECREF(value);
-                continue;
             }
-            PyObject *container = PyObject_GetAttr(message, name);
-            if (container == NULL) { ok = -1; break; }
-            for (Py_ssize_t j = 0; j < n && ok > 0; j++) {
-                PyObject *value = plain_value(b, how, PyTuple_GET_ITEM(values, j), enum_names);
+            PyObject *read = PyTuple_New(n); /* every value first: one its enum lacks leaves the whole node aside */
+            if (read == NULL) { ok = -1; break; }
+            int lacking = 0;
+            for (Py_ssize_t j = 0; j < n; j++) {
+                PyObject *value = plain_value(b, how, PyTuple_GET_ITEM(values, j), enum_names, enum_numbers);
                 if (value == NULL) { ok = PyErr_Occurred() ? -1 : 0; break; }
-                PyObject *done = PyObject_CallMethod(container, "append", "O", value);
-                Py_DECREF(value);
-                if (done == NULL) ok = -1;
+                lacking |= value == unknown_value;
+                PyTuple_SET_ITEM(read, j, value);
+            }
+            if (ok > 0 && lacking) {
+                ok = b->strict ? 0 : remember_unknown(b, node) < 0 ? -1 : 1;
+            } else if (ok > 0 && !repeated) {
+                ok = PyObject_SetAttr(message, name, PyTuple_GET_ITEM(read, 0)) < 0 ? -1 : 1;
+            } else if (ok > 0) {
+                PyObject *container = PyObject_GetAttr(message, name);
+                PyObject *done = container == NULL ? NULL : PyObject_CallMethod(container, "extend", "(O)", read);
+                ok = done == NULL ? -1 : 1;
                 Py_XDECREF(done);
+                Py_XDECREF(container);
             }
-            Py_DECREF(container);
+            Py_DECREF(read);
         }
     }
     Py_DECREF(given);
@@ -870,7 +889,9 @@ PyMODINIT_FUNC PyInit__fastread(void) {
     kind_string = PyUnicode_InternFromString("string");
     empty_tuple = PyTuple_New(0);
     minus_one = PyLong_FromLong(-1);
-    if (kind_number == NULL || kind_ident == NULL || kind_string == NULL || empty_tuple == NULL || minus_one == NULL)
+    unknown_value = PyBaseObject_Type.tp_alloc(&PyBaseObject_Type, 0); /* a marker, never handed out */
+    if (kind_number == NULL || kind_ident == NULL || kind_string == NULL || empty_tuple == NULL || minus_one == NULL ||
+        unknown_value == NULL)
         return NULL;
     return PyModule_Create(&module_def);
 }

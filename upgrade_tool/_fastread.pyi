@@ -4,7 +4,7 @@ from google.protobuf.message import Message
 
 from upgrade_tool.reader import Field, Scalar
 
-_Table = dict[str, tuple[int, bool, dict[str, int] | None]]
+_Table = dict[str, tuple[int, bool, dict[str, int] | None, frozenset[int] | None]]
 
 def setup(field: type[Field], scalar: type[Scalar], /) -> None: ...
 def parse(text: str, /) -> list[Field] | None: ...

@@ -149,19 +149,22 @@ _FAST_HOW = {
     FieldDescriptor.TYPE_ENUM: 9,
 }
 _FAST_OTHER = 10
-_FAST_TABLES: dict[type, dict[str, tuple[int, bool, dict[str, int] | None]]] = {}
+_FastTable = dict[str, tuple[int, bool, dict[str, int] | None, frozenset[int] | None]]
+_FAST_TABLES: dict[type, _FastTable] = {}
 
 
-def _fast_table(message_type: type[Message]) -> dict[str, tuple[int, bool, dict[str, int] | None]]:
-    """For the fast path: each field of a message type, as (how to read it, repeated, enum numbers by name)."""
-    table = {}
+def _fast_table(message_type: type[Message]) -> _FastTable:
+    """For the fast path: each field of a message type, as (how to read it, repeated, its enum's numbers by name,
+    and its enum's numbers)."""
+    table: _FastTable = {}
     for name, field in message_type.DESCRIPTOR.fields_by_name.items():
         how = _FAST_HOW.get(field.type, _FAST_OTHER)
         if not field.is_repeated and not field.has_presence or field.containing_oneof is not None:
             how = _FAST_OTHER  # `_refuse_second_value` asks HasField, which means more here
         enum = field.enum_type
         names = {value.name: value.number for value in enum.values} if enum is not None else None
-        table[name] = (how, field.is_repeated, names)
+        numbers = frozenset(value.number for value in enum.values) if enum is not None else None
+        table[name] = (how, field.is_repeated, names, numbers)
     return table
 
 
