@@ -186,6 +186,9 @@ VALUE_TEXTS = [
     "net: 'n' test_iter: 100 base_lr: 0.01 solver_type: ADAM type: 'Adam' stepvalue: [1, 2]",
     "layer { name 'a' }",
     "layer { ",
+    "layers { type: CONVOLUTION } layers { type: BN } layers { type: 4 } layers { type: 99 }",  # V1 enums
+    "layers { type: BN type: RELU } layers { type: RELU type: BN } layers { type: BN type: BN }",
+    "layer { pooling_param { pool: MIN engine: MKL2017 } } state { phase: 2147483648 }",
 ]  # fmt: skip
 
 

@@ -839,6 +839,148 @@ static PyObject *bind(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Dialect detection's walk over a tree: dialects/keys.py's `_walk` and `leaves_aside`, node for node.
+ *
+ * `walk(root, tree, text, facts, hooks, first_only)`: `facts(descriptor)` gives (role, {name: (field,
+ * message type or None, is enum)}) of a message; `hooks` is (value_word, scalar_value), the Python
+ * functions `_walk` calls for an enum field's values, called here the same way and at the same
+ * nodes, so every key and every error is theirs. The messages are walked in `_walk`'s order (a
+ * stack: the last message met is walked next). With `first_only`, the answer is `leaves_aside`'s:
+ * whether a node is left aside (True at the first one). Otherwise it is (names by role, extra keys,
+ * the nodes aside as (owner, node, siblings)): `_walk`'s dicts, for it to make its keys of. None
+ * for a lazy tree's node (the Python walk reads those). */
+
+typedef struct {
+    PyObject *descriptor;
+    PyObject *nodes; /* borrowed: the tree holds it */
+} Pending;
+
+static PyObject *walk(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *root, *tree, *text, *facts, *value_word, *scalar_value;
+    int first_only;
+    if (!PyArg_ParseTuple(args, "OO!UO(OO)p:walk", &root, &PyList_Type, &tree, &text, &facts, &value_word,
+                          &scalar_value, &first_only))
+        return NULL;
+    if (field_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup(Field, Scalar) was not called");
+        return NULL;
+    }
+    PyObject *by_role = PyDict_New(), *extra = PyDict_New(), *aside = PyList_New(0), *repeated = NULL;
+    Pending *pending = PyMem_Malloc(64 * sizeof(Pending));
+    Py_ssize_t size = 0, capacity = 64;
+    PyObject *result = NULL;
+    int found = 0, lazy = 0;
+    if (by_role == NULL || extra == NULL || aside == NULL || pending == NULL) goto done;
+    repeated = PyUnicode_InternFromString("[]");
+    if (repeated == NULL) goto done;
+    pending[size++] = (Pending){Py_NewRef(root), tree};
+    while (size > 0 && !found && !lazy) {
+        Pending top = pending[--size];
+        PyObject *owner = top.descriptor, *nodes = top.nodes;
+        PyObject *known = PyObject_CallOneArg(facts, owner);
+        PyObject *role = known == NULL ? NULL : PyTuple_GetItem(known, 0);
+        PyObject *fields = known == NULL ? NULL : PyTuple_GetItem(known, 1);
+        PyObject *names = NULL, *seen = NULL;
+        int ok = role != NULL && fields != NULL;
+        if (ok && !first_only) {
+            names = PyDict_GetItemWithError(by_role, role);
+            if (names == NULL && !PyErr_Occurred()) {
+                names = PyDict_New();
+                if (names != NULL && PyDict_SetItem(by_role, role, names) < 0) ok = 0;
+                Py_XDECREF(names); /* the dict holds it */
+            }
+            seen = PySet_New(NULL);
+            ok = ok && names != NULL && seen != NULL;
+        }
+        Py_ssize_t count = ok ? PyList_GET_SIZE(nodes) : 0;
+        for (Py_ssize_t i = 0; ok && i < count; i++) {
+            PyObject *node = PyList_GET_ITEM(nodes, i);
+            if (!Py_IS_TYPE(node, field_type)) {
+                lazy = 1;
+                break;
+            }
+            PyObject *name = slot(node, S_NAME);
+            PyObject *entry = PyDict_GetItemWithError(fields, name);
+            if (entry == NULL) {
+                if (PyErr_Occurred()) { ok = 0; break; }
+                if (first_only) { found = 1; break; }
+                PyObject *item = PyTuple_Pack(3, owner, node, nodes);
+                if (item == NULL || PyList_Append(aside, item) < 0) ok = 0;
+                Py_XDECREF(item);
+                continue;
+            }
+            PyObject *field = PyTuple_GET_ITEM(entry, 0), *message_type = PyTuple_GET_ITEM(entry, 1);
+            int is_enum = PyTuple_GET_ITEM(entry, 2) == Py_True;
+            PyObject *values = slot(node, S_VALUES), *children = slot(node, S_CHILDREN);
+            if (!first_only) {
+                if (PyDict_SetItem(names, name, Py_None) < 0) { ok = 0; break; }
+                int again = PySet_Contains(seen, name);
+                if (again < 0) { ok = 0; break; }
+                if (again || (values != Py_None && PyTuple_GET_SIZE(values) > 1)) {
+                    PyObject *key = PyTuple_Pack(3, role, name, repeated);
+                    if (key == NULL || PyDict_SetItem(extra, key, Py_None) < 0) ok = 0;
+                    Py_XDECREF(key);
+                    if (!ok) break;
+                }
+                if (PySet_Add(seen, name) < 0) { ok = 0; break; }
+            }
+            if (children != Py_None && PyList_GET_SIZE(children) > 0) {
+                if (message_type == Py_None) continue;
+                if (size == capacity) {
+                    Pending *more = PyMem_Realloc(pending, 2 * capacity * sizeof(Pending));
+                    if (more == NULL) { PyErr_NoMemory(); ok = 0; break; }
+                    pending = more;
+                    capacity *= 2;
+                }
+                pending[size++] = (Pending){Py_NewRef(message_type), children};
+            } else if (is_enum && values != Py_None && PyTuple_GET_SIZE(values) > 0) {
+                Py_ssize_t n = PyTuple_GET_SIZE(values);
+                for (Py_ssize_t j = 0; !first_only && ok && j < n; j++) {
+                    PyObject *word = PyObject_CallFunctionObjArgs(value_word, PyTuple_GET_ITEM(values, j), text, NULL);
+                    PyObject *key = word == NULL ? NULL : PyTuple_Pack(3, role, name, word);
+                    if (key == NULL || PyDict_SetItem(extra, key, Py_None) < 0) ok = 0;
+                    Py_XDECREF(key);
+                    Py_XDECREF(word);
+                }
+                if (!first_only && ok == 0) break;
+                for (Py_ssize_t j = 0; ok && j < n; j++) { /* any(scalar_value(...) is None): stops at the first */
+                    PyObject *value = PyObject_CallFunctionObjArgs(scalar_value, field, PyTuple_GET_ITEM(values, j),
+                                                                   text, NULL);
+                    if (value == NULL) { ok = 0; break; }
+                    int lacking = value == Py_None;
+                    Py_DECREF(value);
+                    if (!lacking) continue;
+                    if (first_only) {
+                        found = 1;
+                    } else {
+                        PyObject *item = PyTuple_Pack(3, owner, node, nodes);
+                        if (item == NULL || PyList_Append(aside, item) < 0) ok = 0;
+                        Py_XDECREF(item);
+                    }
+                    break;
+                }
+                if (found) break;
+            }
+        }
+        Py_XDECREF(seen);
+        Py_XDECREF(known);
+        Py_DECREF(owner);
+        if (!ok) goto done;
+    }
+    if (lazy) result = Py_NewRef(Py_None);
+    else if (first_only) result = PyBool_FromLong(found);
+    else result = PyTuple_Pack(3, by_role, extra, aside);
+done:
+    while (pending != NULL && size > 0) Py_DECREF(pending[--size].descriptor);
+    PyMem_Free(pending);
+    Py_XDECREF(by_role);
+    Py_XDECREF(extra);
+    Py_XDECREF(aside);
+    Py_XDECREF(repeated);
+    return result;
+}
+
 /* Where each slot of `Field` keeps its value: its member descriptor's offset. */
 static int find_slots(PyTypeObject *type) {
     for (int slot = 0; slot < S_COUNT; slot++) {
@@ -874,6 +1016,7 @@ static PyObject *setup(PyObject *module, PyObject *args) {
 static PyMethodDef methods[] = {
     {"parse", parse, METH_O, "The tree of a well-formed text, as reader.parse_tree builds it; None otherwise."},
     {"bind", bind, METH_VARARGS, "Fill an empty message from a plain tree: the unknown (path, node) pairs; None otherwise."},
+    {"walk", walk, METH_VARARGS, "Dialect detection's walk (dialects/keys.py): its dicts, or whether a node is aside."},
     {"setup", setup, METH_VARARGS, "setup(Field, Scalar): the node classes to build."},
     {NULL, NULL, 0, NULL},
 };

@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -17,3 +18,12 @@ def bind(
     make_table: Callable[[type[Message]], _Table],
     /,
 ) -> list[tuple[tuple[tuple[str, int], ...], Field]] | None: ...
+def walk(
+    root: Any,
+    tree: list[Field],
+    text: str,
+    facts: Callable[[Any], tuple[str, dict[str, tuple[Any, Any, bool]]]],
+    hooks: tuple[Callable[[Scalar, str], str], Callable[[Any, Scalar, str], Any]],
+    first_only: bool,
+    /,
+) -> Any: ...

@@ -26,7 +26,8 @@ values), so that detection can tell a fork that lacks a field the file uses.
 `tree_keys` gives both from the tree and the schema's descriptors alone, without
 binding (the same keys, where that bind succeeds), and `leaves_aside` says
 whether there are any: a fork's file need not be bound with BVLC's schema to be
-detected.
+detected. Where the reader's C fast path is built, it walks the tree for both
+(`_fastread.c`'s `walk`), calling this module's own functions for enum values.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from google.protobuf.message import Message
 from upgrade_tool.binder import TOO_BIG, Path, Unknown, parse_integer, scalar_value
 from upgrade_tool.dialects.index import Index, Key, load_index
 from upgrade_tool.document import message_at
-from upgrade_tool.reader import Field, Scalar
+from upgrade_tool.reader import FASTREAD, Field, Scalar
 
 V1_LAYER_ROLE = "caffe.V1LayerParameter"
 REPEATED = "[]"  # the value part of a key saying "given more than once" (no enum value is spelt so)
@@ -78,6 +79,24 @@ def _facts(message: Descriptor) -> tuple[str, dict[str, FieldDescriptor]]:
     facts = _FACTS.get(message)
     if facts is None:
         facts = _FACTS[message] = (role_name(message), dict(message.fields_by_name))
+    return facts
+
+
+_WALK_FACTS: dict[Descriptor, tuple[str, dict[str, tuple[FieldDescriptor, Descriptor | None, bool]]]] = {}
+
+
+def _walk_facts(message: Descriptor) -> tuple[str, dict[str, tuple[FieldDescriptor, Descriptor | None, bool]]]:
+    """`_facts` for the fast path's walk: each field with its message type and whether it is an enum."""
+    facts = _WALK_FACTS.get(message)
+    if facts is None:
+        role, fields = _facts(message)
+        facts = _WALK_FACTS[message] = (
+            role,
+            {
+                name: (field, field.message_type, field.type == FieldDescriptor.TYPE_ENUM)
+                for name, field in fields.items()
+            },
+        )
     return facts
 
 
@@ -183,6 +202,10 @@ def leaves_aside(root: Descriptor, tree: list[Field], text: str) -> bool:
 
     A value `scalar_value` refuses raises its `InputError`.
     """
+    if FASTREAD is not None:
+        answer = FASTREAD.walk(root, tree, text, _walk_facts, (_value_word, scalar_value), True)
+        if answer is not None:
+            return bool(answer)
     pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
     while pending:
         owner, nodes = pending.pop()
@@ -207,6 +230,14 @@ def _walk(
     root: Descriptor, tree: list[Field], text: str, aside: list[tuple[Descriptor, Field, list[Field]]] | None
 ) -> tuple[Key, ...]:
     """`used_keys`; with `aside`, also each node a lenient bind would leave aside there, with its owner and siblings."""
+    if aside is not None and FASTREAD is not None:
+        walked = FASTREAD.walk(root, tree, text, _walk_facts, (_value_word, scalar_value), False)
+        if walked is not None:
+            by_role, others, found = walked
+            aside.extend(found)
+            used: dict[Key, None] = {(role, name): None for role, names in by_role.items() for name in names}
+            used.update(others)
+            return tuple(used)
     fields_by_role: dict[str, dict[str, None]] = {}  # role -> field names, in order: no tuple per node
     extra: dict[Key, None] = {}  # enum values and repeated fields
     pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
