@@ -246,3 +246,46 @@ def test_the_pure_python_path_gives_the_same_output(tmp_path: Path) -> None:
     check = [sys.executable, "-c", "from upgrade_tool import reader; print(reader.FASTREAD is None)"]
     pure = subprocess.run(check, capture_output=True, text=True, env={**os.environ, "BN_UPGRADE_PURE_PYTHON": "1"})
     assert pure.stdout.strip() == "True"
+
+
+# -- dialect detection's walk -------------------------------------------------------------------------
+
+
+def walked(text: str, *, fast: bool) -> object:
+    """`leaves_aside` and `tree_keys` of a text's tree for BVLC's net and solver, or their errors."""
+    from upgrade_tool.dialects import keys
+
+    try:
+        tree = reader.parse_tree(text)
+    except InputError as exc:
+        return exc.message
+    saved = keys.FASTREAD
+    keys.FASTREAD = saved if fast else None
+    outcomes: list[object] = []
+    try:
+        for root in (BVLC.net.DESCRIPTOR, BVLC.solver.DESCRIPTOR):
+            for walk in (keys.leaves_aside, keys.tree_keys):
+                try:
+                    outcomes.append(walk(root, tree, text))  # type: ignore[operator]
+                except InputError as exc:
+                    outcomes.append((exc.code, exc.message, exc.offset))
+    finally:
+        keys.FASTREAD = saved
+    return outcomes
+
+
+@pytest.mark.parametrize("text", VALUE_TEXTS + EDGE_TEXTS)
+def test_detection_walks_alike(text: str) -> None:
+    assert walked(text, fast=True) == walked(text, fast=False)
+
+
+@PROPERTY
+@given(net_texts())
+def test_generated_nets_are_walked_alike(text: str) -> None:
+    assert walked(text, fast=True) == walked(text, fast=False)
+
+
+@needs_corpora
+def test_every_corpus_file_is_walked_alike() -> None:
+    for path, text in corpus_texts(CORPUS, CORPUS2):
+        assert walked(text, fast=True) == walked(text, fast=False), path
