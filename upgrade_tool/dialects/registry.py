@@ -62,7 +62,12 @@ class Dialect:
 
     def masks_statistics(self, engine: str | None = None, layer_type: str = "BatchNorm") -> MaskAnswer:
         """Does its `layer_type` keep the solver off the statistics itself, with `engine` (None: the default)?"""
-        return masks_statistics(self.name, self.batchnorm(), engine, layer_type)
+        return _masks_statistics(self.name, engine, layer_type)
+
+
+@functools.lru_cache(maxsize=1024)  # the answer depends on these alone; a net asks it once per BatchNorm layer
+def _masks_statistics(dialect: str, engine: str | None, layer_type: str) -> MaskAnswer:
+    return masks_statistics(dialect, batchnorm_rows_of(dialect), engine, layer_type)
 
 
 @functools.cache
