@@ -2,6 +2,7 @@
 
     python bench/fastread_diff.py                       # both corpora, 20,000 generated, 20,000 mutated
     python bench/fastread_diff.py --count 2000 --seed 7 --schemas 3
+    python bench/fastread_diff.py --rounds 6               # only: RSS after each round of reading both corpora
 
 The texts are reader_diff.py's: every text file of ../shared/corpus and
 ../shared/corpus2, bench/prototxt_gen.py's nets (every spelling the text format
@@ -13,6 +14,10 @@ a solver, strictly and not, with BVLC's schema and the first `--schemas` dialect
 nodes left aside, or the same error. Prints the counts, how often the fast path
 took the text itself (not given up to the Python code), and each difference;
 exit status 1 if any. Needs the extension built (`pip install .` with a C compiler).
+
+With `--rounds N`, it only reads, binds and walks (for dialect detection) every
+text file of both corpora N times and prints the process's resident memory
+after each round: a reference the C code failed to drop would make it grow.
 """
 
 from __future__ import annotations
@@ -58,9 +63,12 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=20_000, help="generated and mutated texts, each")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schemas", type=int, default=None, help="how many dialects' schemas besides BVLC's")
+    parser.add_argument("--rounds", type=int, default=0, help="only measure memory over this many rounds")
     args = parser.parse_args()
     if reader.FASTREAD is None:
         sys.exit("the C fast path is not built here (or BN_UPGRADE_PURE_PYTHON is set)")
+    if args.rounds:
+        return rounds(args.rounds)
     schemas: list[Schema] = [BVLC] + [dialect.schema() for dialect in all_dialects()][: args.schemas]
     tally = {"texts": 0, "not decoded": 0, "trees": 0, "read fast": 0, "binds": 0, "bound fast": 0}
     differences = 0
@@ -98,6 +106,28 @@ def main() -> int:
           f"path; {tally['trees']} trees bound {tally['binds']} ways, {tally['bound fast']} by the fast path; "
           f"{differences} differences")  # fmt: skip
     return 1 if differences else 0
+
+
+def rounds(count: int) -> int:
+    from upgrade_tool.dialects import keys
+
+    corpus = [Source.from_bytes(data).text for name, data in texts(0, 0)]
+    for round_ in range(count):
+        for text in corpus:
+            try:
+                tree = reader.parse_tree(text)
+            except InputError:
+                continue
+            for message_type in (BVLC.net, BVLC.solver):
+                try:
+                    binder.bind(tree, message_type(), text, strict=False)
+                    keys.tree_keys(message_type.DESCRIPTOR, tree, text)
+                    keys.leaves_aside(message_type.DESCRIPTOR, tree, text)
+                except InputError:
+                    pass
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        print(f"round {round_ + 1}: {len(corpus)} texts, resident memory {pages * 4096 / 2**20:.0f} MiB")
+    return 0
 
 
 def _bound_fast(tree: list[Any], message_type: Any, text: str, strict: bool) -> bool:

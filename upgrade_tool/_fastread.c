@@ -629,7 +629,7 @@ static PyObject *plain_value(Binder *b, int how, PyObject *scalar, PyObject *enu
     char word[64];
     if (!scalar_word(b, scalar, word, sizeof word)) return NULL;
     if (how == V_ENUM) { /* by name, or by number; one its enum lacks is `unknown_value` */
-        if (enum_names == NULL || enum_numbers == NULL) return NULL;
+        if (!PyDict_Check(enum_names) || !PyAnySet_Check(enum_numbers)) return NULL;
         if (!number) {
             if (negative) return NULL;
             PyObject *found = PyDict_GetItemString(enum_names, word);
