@@ -34,7 +34,7 @@ from upgrade_tool.schema import BVLC, Schema
 from upgrade_tool.source import Source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reader_diff import outcome, texts  # noqa: E402
+from reader_diff import decoded, outcome, texts  # noqa: E402
 
 
 def python_parse(text: str) -> list[Any]:
@@ -72,12 +72,7 @@ def main() -> int:
     schemas: list[Schema] = [BVLC] + [dialect.schema() for dialect in all_dialects()][: args.schemas]
     tally = {"texts": 0, "not decoded": 0, "trees": 0, "read fast": 0, "binds": 0, "bound fast": 0}
     differences = 0
-    for name, data in texts(args.count, args.seed):
-        try:
-            text = Source.from_bytes(data).text
-        except InputError:
-            tally["not decoded"] += 1
-            continue
+    for name, text in decoded(texts(args.count, args.seed), tally):
         tally["texts"] += 1
         fast_tree = reader._FAST(text) if reader._FAST is not None else None
         tally["read fast"] += fast_tree is not None

@@ -101,6 +101,15 @@ def texts(count: int, seed: int) -> Iterator[tuple[str, bytes]]:
     yield from mutated_texts(corpus, rng, count)
 
 
+def decoded(named: Iterator[tuple[str, bytes]], tally: dict[str, int]) -> Iterator[tuple[str, str]]:
+    """Each text as `Source` decodes it; one it cannot is counted in `tally["not decoded"]` and skipped."""
+    for name, data in named:
+        try:
+            yield name, Source.from_bytes(data).text
+        except InputError:
+            tally["not decoded"] += 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rev", required=True, help="the git revision whose reader is compared")
@@ -113,12 +122,7 @@ def main() -> int:
         old = load_old(args.rev, Path(scratch))
         tally = {"tree": 0, "error": 0, "not decoded": 0}
         differences = 0
-        for name, data in texts(args.count, args.seed):
-            try:
-                text = Source.from_bytes(data).text
-            except InputError:
-                tally["not decoded"] += 1
-                continue
+        for name, text in decoded(texts(args.count, args.seed), tally):
             before, after = outcome(old.parse_tree, text), outcome(current, text)
             if before != after:
                 differences += 1

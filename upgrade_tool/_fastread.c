@@ -41,6 +41,12 @@ static const char *const slot_names[S_COUNT] = {"name", "start", "end", "stop", 
 static Py_ssize_t slot_offset[S_COUNT];
 static PyObject *kind_number, *kind_ident, *kind_string, *empty_tuple, *minus_one, *unknown_value;
 
+/* Whether the reader has given its node classes (`setup`); if not, a RuntimeError is set. */
+static int set_up(void) {
+    if (field_type == NULL) PyErr_SetString(PyExc_RuntimeError, "setup(Field, Scalar) was not called");
+    return field_type != NULL;
+}
+
 #define AT(t, i) ((i) < (t)->length ? PyUnicode_READ((t)->ukind, (t)->data, (i)) : 0)
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
 #define IS_LETTER(c) (((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || (c) == '_')
@@ -487,10 +493,7 @@ static int has_surrogate(PyObject *text) {
 
 static PyObject *parse(PyObject *module, PyObject *text) {
     (void)module;
-    if (field_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "setup(Field, Scalar) was not called");
-        return NULL;
-    }
+    if (!set_up()) return NULL;
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "parse() takes a str");
         return NULL;
@@ -823,10 +826,7 @@ static PyObject *bind(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!OUpO!O:bind", &PyList_Type, &tree, &message, &text, &strict, &PyDict_Type,
                           &tables, &make_table))
         return NULL;
-    if (field_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "setup(Field, Scalar) was not called");
-        return NULL;
-    }
+    if (!set_up()) return NULL;
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(text) < 0) return NULL;
 #endif
@@ -862,10 +862,7 @@ static PyObject *walk(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OO!UO(OO)p:walk", &root, &PyList_Type, &tree, &text, &facts, &value_word,
                           &scalar_value, &first_only))
         return NULL;
-    if (field_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "setup(Field, Scalar) was not called");
-        return NULL;
-    }
+    if (!set_up()) return NULL;
     PyObject *by_role = PyDict_New(), *extra = PyDict_New(), *aside = PyList_New(0), *repeated = NULL;
     Pending *pending = PyMem_Malloc(64 * sizeof(Pending));
     Py_ssize_t size = 0, capacity = 64;
