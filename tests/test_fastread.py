@@ -6,13 +6,13 @@ as the Python code gives; and for every text it cannot read plainly it gives up,
 so the Python code reads it and every error stays the same. Compared here on
 hand-written edge cases, generated nets, and both corpora with every dialect's
 schema; bench/fastread_diff.py does it for many more texts. Its speed is
-measured by bench/, never here.
+measured by bench/, never here. That it is built where it can be:
+tests/test_extension.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,13 +33,6 @@ from upgrade_tool.source import Source
 pytestmark = pytest.mark.skipif(reader.FASTREAD is None, reason="the C fast path is not built (or turned off)")
 CORPUS2 = SHARED / "corpus2"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def test_the_fast_path_is_built_where_a_compiler_is() -> None:
-    """Not a skip in disguise: a machine with a C compiler (as CI's) must have built and loaded it."""
-    if not (shutil.which("cc") or shutil.which("gcc")) or os.environ.get("BN_UPGRADE_PURE_PYTHON"):
-        pytest.skip("no C compiler here, or the fast path is turned off")
-    assert reader.FASTREAD is not None
 
 
 def python_tree(text: str) -> object:
