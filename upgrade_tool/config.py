@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,10 +180,8 @@ def load(path: str, *, required: bool) -> Config:
 
 
 def _parse(path: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+    import tomllib
+
     try:
         with open(path, "rb") as handle:
             parsed: dict[str, Any] = tomllib.load(handle)
