@@ -39,7 +39,7 @@ enum { S_NAME, S_START, S_END, S_STOP, S_CHILDREN, S_VALUES, S_OPEN, S_CLOSE, S_
 static const char *const slot_names[S_COUNT] = {"name", "start", "end", "stop", "children",
                                                 "values", "open", "close", "in_list", "colon"};
 static Py_ssize_t slot_offset[S_COUNT];
-static PyObject *kind_number, *kind_ident, *kind_string, *empty_tuple, *minus_one, *unknown_value;
+static PyObject *kind_number, *kind_ident, *kind_string, *empty_tuple, *minus_one, *unknown_value, *repeated_key;
 
 /* Whether the reader has given its node classes (`setup`); if not, a RuntimeError is set. */
 static int set_up(void) {
@@ -178,6 +178,9 @@ static int set_slot(PyObject *node, int slot, PyObject *value) {
     return 0;
 }
 
+/* A slot's value (borrowed). */
+static PyObject *slot(PyObject *node, int which) { return *(PyObject **)((char *)node + slot_offset[which]); }
+
 static int set_offset(PyObject *node, int slot, Py_ssize_t offset) {
     return set_slot(node, slot, PyLong_FromSsize_t(offset));
 }
@@ -235,7 +238,8 @@ static PyObject *new_scalar(PyObject *kind, Py_ssize_t start, Py_ssize_t end, Py
 typedef struct {
     Text text;
     Token token;
-    PyObject *names; /* one string per field name */
+    PyObject *source; /* the text, as the str the names are cut from */
+    PyObject *names;  /* one string per field name */
 } Parser;
 
 static void advance(Parser *p) { p->token = next_token(&p->text); }
@@ -354,6 +358,16 @@ static int push(Stack *stack, PyObject *owner, PyObject *children, Py_UCS4 close
     return 0;
 }
 
+/* The message node `field`, whose `{` (or `<`) is the current token, becomes the one being read: the one
+ * that was is pushed. */
+static int enter(Parser *p, Stack *stack, PyObject *field, PyObject **owner, PyObject **children, Py_UCS4 *closer) {
+    if (push(stack, *owner, *children, *closer) < 0) return -1;
+    *owner = field;
+    int ok = open_message(p, field, children, closer);
+    if (ok > 0) Py_DECREF(*children); /* the field holds it */
+    return ok;
+}
+
 /* The tree: reader._build's loop, for a text that has no error. */
 static int build(Parser *p, PyObject *root) {
     Stack stack = {NULL, 0, 0};
@@ -365,12 +379,12 @@ static int build(Parser *p, PyObject *root) {
     while (ok > 0) {
         Token token = p->token;
         if (token.kind == TOK_IDENT) {
-            PyObject *word = PyUnicode_Substring(PyTuple_GET_ITEM(p->names, 0), token.start, token.end);
+            PyObject *word = PyUnicode_Substring(p->source, token.start, token.end);
             if (word == NULL) {
                 ok = -1;
                 break;
             }
-            PyObject *name = PyDict_SetDefault(PyTuple_GET_ITEM(p->names, 1), word, word);
+            PyObject *name = PyDict_SetDefault(p->names, word, word);
             Py_DECREF(word);
             PyObject *field = name == NULL ? NULL : new_field(name, token.start);
             if (field == NULL || PyList_Append(children, field) < 0) {
@@ -411,13 +425,7 @@ static int build(Parser *p, PyObject *root) {
                 ok = take_separator(p, field);
                 continue;
             }
-            if (push(&stack, owner, children, closer) < 0) {
-                ok = -1;
-                break;
-            }
-            owner = field;
-            ok = open_message(p, field, &children, &closer);
-            if (ok > 0) Py_DECREF(children); /* the field holds it */
+            ok = enter(p, &stack, field, &owner, &children, &closer);
         } else if (owner != NULL && token.kind == (int)closer) {
             PyObject *done = owner;
             if (set_offset(done, S_CLOSE, token.end - 1) < 0 || set_offset(done, S_END, token.end) < 0 ||
@@ -430,17 +438,14 @@ static int build(Parser *p, PyObject *root) {
             children = open.children;
             closer = open.closer;
             advance(p);
-            PyObject *in_list = *(PyObject **)((char *)done + slot_offset[S_IN_LIST]);
-            if (in_list == Py_True) {
+            if (slot(done, S_IN_LIST) == Py_True) {
                 if (p->token.kind == ',') { /* the next message of `name [{...}, {...}]` */
                     advance(p);
                     if (p->token.kind != '{' && p->token.kind != '<') {
                         ok = 0;
                         break;
                     }
-                    PyObject *name = *(PyObject **)((char *)done + slot_offset[S_NAME]);
-                    Py_ssize_t start = PyLong_AsSsize_t(*(PyObject **)((char *)done + slot_offset[S_START]));
-                    PyObject *element = new_field(name, start);
+                    PyObject *element = new_field(slot(done, S_NAME), PyLong_AsSsize_t(slot(done, S_START)));
                     if (element == NULL || PyList_Append(children, element) < 0) {
                         Py_XDECREF(element);
                         ok = -1;
@@ -448,13 +453,7 @@ static int build(Parser *p, PyObject *root) {
                     }
                     Py_DECREF(element);
                     set_flag(element, S_IN_LIST);
-                    if (push(&stack, owner, children, closer) < 0) {
-                        ok = -1;
-                        break;
-                    }
-                    owner = element;
-                    ok = open_message(p, element, &children, &closer);
-                    if (ok > 0) Py_DECREF(children);
+                    ok = enter(p, &stack, element, &owner, &children, &closer);
                     continue;
                 }
                 if (p->token.kind != ']') {
@@ -507,17 +506,12 @@ static PyObject *parse(PyObject *module, PyObject *text) {
     p.text.data = PyUnicode_DATA(text);
     p.text.length = PyUnicode_GET_LENGTH(text);
     p.text.position = 0;
-    PyObject *names = PyDict_New();
+    p.source = text;
+    p.names = PyDict_New();
     PyObject *root = PyList_New(0);
-    if (names == NULL || root == NULL) {
-        Py_XDECREF(names);
+    if (p.names == NULL || root == NULL) {
+        Py_XDECREF(p.names);
         Py_XDECREF(root);
-        return NULL;
-    }
-    p.names = PyTuple_Pack(2, text, names);
-    Py_DECREF(names);
-    if (p.names == NULL) {
-        Py_DECREF(root);
         return NULL;
     }
     int ok = build(&p, root);
@@ -555,7 +549,6 @@ typedef struct {
     int depth;
 } Binder;
 
-static PyObject *slot(PyObject *node, int which) { return *(PyObject **)((char *)node + slot_offset[which]); }
 
 static PyObject *table_of(Binder *b, PyObject *message) {
     PyObject *type = (PyObject *)Py_TYPE(message);
@@ -841,8 +834,9 @@ static PyObject *bind(PyObject *module, PyObject *args) {
 
 /* Dialect detection's walk over a tree: dialects/keys.py's `_walk` and `leaves_aside`, node for node.
  *
- * `walk(root, tree, text, facts, hooks, first_only)`: `facts(descriptor)` gives (role, {name: (field,
- * message type or None, is enum)}) of a message; `hooks` is (value_word, scalar_value), the Python
+ * `walk(root, tree, text, facts, make_facts, hooks, first_only)`: `facts[descriptor]` (made by
+ * `make_facts(descriptor)` when missing, which stores it there) is (role, {name: (field, message type
+ * or None, is enum)}) of a message: keys._walk_facts; `hooks` is (value_word, scalar_value), the Python
  * functions `_walk` calls for an enum field's values, called here the same way and at the same
  * nodes, so every key and every error is theirs. The messages are walked in `_walk`'s order (a
  * stack: the last message met is walked next). With `first_only`, the answer is `leaves_aside`'s:
@@ -857,25 +851,25 @@ typedef struct {
 
 static PyObject *walk(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *root, *tree, *text, *facts, *value_word, *scalar_value;
+    PyObject *root, *tree, *text, *facts, *make_facts, *value_word, *scalar_value;
     int first_only;
-    if (!PyArg_ParseTuple(args, "OO!UO(OO)p:walk", &root, &PyList_Type, &tree, &text, &facts, &value_word,
-                          &scalar_value, &first_only))
+    if (!PyArg_ParseTuple(args, "OO!UO!O(OO)p:walk", &root, &PyList_Type, &tree, &text, &PyDict_Type, &facts,
+                          &make_facts, &value_word, &scalar_value, &first_only))
         return NULL;
     if (!set_up()) return NULL;
-    PyObject *by_role = PyDict_New(), *extra = PyDict_New(), *aside = PyList_New(0), *repeated = NULL;
+    PyObject *by_role = PyDict_New(), *extra = PyDict_New(), *aside = PyList_New(0);
     Pending *pending = PyMem_Malloc(64 * sizeof(Pending));
     Py_ssize_t size = 0, capacity = 64;
     PyObject *result = NULL;
     int found = 0, lazy = 0;
     if (by_role == NULL || extra == NULL || aside == NULL || pending == NULL) goto done;
-    repeated = PyUnicode_InternFromString("[]");
-    if (repeated == NULL) goto done;
     pending[size++] = (Pending){Py_NewRef(root), tree};
     while (size > 0 && !found && !lazy) {
         Pending top = pending[--size];
         PyObject *owner = top.descriptor, *nodes = top.nodes;
-        PyObject *known = PyObject_CallOneArg(facts, owner);
+        PyObject *known = PyDict_GetItemWithError(facts, owner);
+        if (known != NULL) Py_INCREF(known);
+        else if (!PyErr_Occurred()) known = PyObject_CallOneArg(make_facts, owner); /* it stores them in `facts` */
         PyObject *role = known == NULL ? NULL : PyTuple_GetItem(known, 0);
         PyObject *fields = known == NULL ? NULL : PyTuple_GetItem(known, 1);
         PyObject *names = NULL, *seen = NULL;
@@ -915,7 +909,7 @@ static PyObject *walk(PyObject *module, PyObject *args) {
                 int again = PySet_Contains(seen, name);
                 if (again < 0) { ok = 0; break; }
                 if (again || (values != Py_None && PyTuple_GET_SIZE(values) > 1)) {
-                    PyObject *key = PyTuple_Pack(3, role, name, repeated);
+                    PyObject *key = PyTuple_Pack(3, role, name, repeated_key);
                     if (key == NULL || PyDict_SetItem(extra, key, Py_None) < 0) ok = 0;
                     Py_XDECREF(key);
                     if (!ok) break;
@@ -974,7 +968,6 @@ done:
     Py_XDECREF(by_role);
     Py_XDECREF(extra);
     Py_XDECREF(aside);
-    Py_XDECREF(repeated);
     return result;
 }
 
@@ -1030,8 +1023,9 @@ PyMODINIT_FUNC PyInit__fastread(void) {
     empty_tuple = PyTuple_New(0);
     minus_one = PyLong_FromLong(-1);
     unknown_value = PyBaseObject_Type.tp_alloc(&PyBaseObject_Type, 0); /* a marker, never handed out */
+    repeated_key = PyUnicode_InternFromString("[]");                     /* keys.REPEATED */
     if (kind_number == NULL || kind_ident == NULL || kind_string == NULL || empty_tuple == NULL || minus_one == NULL ||
-        unknown_value == NULL)
+        unknown_value == NULL || repeated_key == NULL)
         return NULL;
     return PyModule_Create(&module_def);
 }

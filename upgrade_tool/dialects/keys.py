@@ -203,7 +203,7 @@ def leaves_aside(root: Descriptor, tree: list[Field], text: str) -> bool:
     A value `scalar_value` refuses raises its `InputError`.
     """
     if FASTREAD is not None:
-        answer = FASTREAD.walk(root, tree, text, _walk_facts, (_value_word, scalar_value), True)
+        answer = FASTREAD.walk(root, tree, text, _WALK_FACTS, _walk_facts, (_value_word, scalar_value), True)
         if answer is not None:
             return bool(answer)
     pending: list[tuple[Descriptor, list[Field]]] = [(root, tree)]
@@ -231,7 +231,7 @@ def _walk(
 ) -> tuple[Key, ...]:
     """`used_keys`; with `aside`, also each node a lenient bind would leave aside there, with its owner and siblings."""
     if aside is not None and FASTREAD is not None:
-        walked = FASTREAD.walk(root, tree, text, _walk_facts, (_value_word, scalar_value), False)
+        walked = FASTREAD.walk(root, tree, text, _WALK_FACTS, _walk_facts, (_value_word, scalar_value), False)
         if walked is not None:
             by_role, others, found = walked
             aside.extend(found)
