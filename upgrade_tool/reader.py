@@ -400,15 +400,20 @@ def _parse_tree(text: str, lazy: bool) -> list[Field]:
         for kind, _, _ in tokens:
             if kind == "":
                 break
-        raise exc.error from None
+        raise InputError(exc.message, exc.offset) from None
 
 
 class _SyntaxError(Exception):
-    """The parser's own error, raised once the rest of the text is known to tokenize."""
+    """The parser's own error, raised once the rest of the text is known to tokenize.
+
+    It holds no InputError: the one raised in its place has it as its context, and
+    a reference back would make a cycle that keeps the failed file's frames (its
+    text, its tree so far) alive until the next collection.
+    """
 
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
-        self.error = InputError(message, offset)
+        self.message, self.offset = message, offset
 
 
 _Token = tuple[str, int, int]  # kind, start, end

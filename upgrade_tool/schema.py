@@ -20,6 +20,7 @@ from upgrade_tool import caffe_pb2
 
 if TYPE_CHECKING:
     from google.protobuf import descriptor_pb2
+    from google.protobuf.descriptor import Descriptor
 
 
 class SchemaError(Exception):
@@ -31,6 +32,31 @@ class Schema:
     net: type[Message]
     solver: type[Message]
     origin: str
+    # Every message class of a schema built at run time, held: protobuf makes a
+    # message's class when one is first made and drops it, in a cycle, with the
+    # last message of it, so a fork's classes would be made again file after file.
+    classes: tuple[type[Message], ...] = ()
+
+
+def schema_of(pool: descriptor_pool.DescriptorPool, net: str, solver: str, origin: str) -> Schema:
+    """The schema whose NetParameter and SolverParameter are `pool`'s messages of these full names."""
+    net_type, solver_type = pool.FindMessageTypeByName(net), pool.FindMessageTypeByName(solver)
+    files, seen = [net_type.file, solver_type.file], set()
+    messages: list[Descriptor] = []
+    while files:  # the two files and every file they import
+        file = files.pop()
+        if file.name not in seen:
+            seen.add(file.name)
+            files.extend(file.dependencies)
+            messages.extend(file.message_types_by_name.values())
+    classes = []
+    while messages:
+        descriptor = messages.pop()
+        classes.append(message_factory.GetMessageClass(descriptor))
+        messages.extend(descriptor.nested_types)
+    return Schema(
+        message_factory.GetMessageClass(net_type), message_factory.GetMessageClass(solver_type), origin, tuple(classes)
+    )
 
 
 BVLC = Schema(caffe_pb2.NetParameter, caffe_pb2.SolverParameter, "BVLC caffe.proto")
@@ -113,8 +139,6 @@ def _schema_from(files: descriptor_pb2.FileDescriptorSet, origin: str) -> Schema
     package = files.file[-1].package if files.file else ""
     prefix = f"{package}." if package else ""
     try:
-        net = pool.FindMessageTypeByName(prefix + "NetParameter")
-        solver = pool.FindMessageTypeByName(prefix + "SolverParameter")
+        return schema_of(pool, prefix + "NetParameter", prefix + "SolverParameter", origin)
     except KeyError:
         raise SchemaError(f"{origin}: has no NetParameter and SolverParameter messages") from None
-    return Schema(message_factory.GetMessageClass(net), message_factory.GetMessageClass(solver), origin)

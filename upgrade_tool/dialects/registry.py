@@ -6,13 +6,13 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 from upgrade_tool.dialects.batchnorm import MaskAnswer, masks_statistics
 from upgrade_tool.dialects.data_files import read_bytes, read_tsv
 from upgrade_tool.dialects.suggest import suggest
 from upgrade_tool.dialects.tables import BatchNormRow, V1Type, batchnorm_rows_of, v1_types
-from upgrade_tool.schema import BVLC, Schema
+from upgrade_tool.schema import BVLC, Schema, schema_of
 
 BVLC_NAME = "bvlc"
 
@@ -120,10 +120,6 @@ def _schema(dialect: Dialect) -> Schema:
     pool = descriptor_pool.DescriptorPool()  # one pool per dialect: every fork calls its messages caffe.*
     for file in files.file:
         pool.Add(file)
-    net = pool.FindMessageTypeByName("caffe.NetParameter")
-    solver = pool.FindMessageTypeByName("caffe.SolverParameter")
-    return Schema(
-        message_factory.GetMessageClass(net),
-        message_factory.GetMessageClass(solver),
-        f"{dialect.name} caffe.proto ({dialect.origin})",
+    return schema_of(
+        pool, "caffe.NetParameter", "caffe.SolverParameter", f"{dialect.name} caffe.proto ({dialect.origin})"
     )
