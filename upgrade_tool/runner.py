@@ -258,6 +258,8 @@ def _run_pooled(targets: Sequence[Target], indices: list[int], job: Job, workers
     import multiprocessing
 
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    if context.get_start_method() == "fork":
+        _load_for_workers(job.settings)
     stop = context.RawValue(ctypes.c_bool, False)
     held = _hold_interrupts()  # a pool half-built when Ctrl-C lands could not be shut down
     try:
@@ -277,6 +279,22 @@ def _run_pooled(targets: Sequence[Target], indices: list[int], job: Job, workers
     finally:
         pool.close()
         pool.join()
+
+
+def _load_for_workers(settings: Settings) -> None:
+    """Load once, before forking, what each worker would otherwise load for itself.
+
+    That is the pipeline's modules and every schema the run may read with (all
+    the dialects' where files are told apart by content, 8 MB). The workers
+    share these pages; a worker's memory then does not depend on which forks'
+    files it happened to meet, and no worker spends its time loading them.
+    """
+    from upgrade_tool import binary, pipeline  # noqa: F401
+    from upgrade_tool.dialects.registry import dialect_names, get_dialect
+
+    if settings.proto is None:
+        for name in dialect_names():
+            get_dialect(name).schema()
 
 
 _INTERRUPTS = INTERRUPT_SIGNALS
