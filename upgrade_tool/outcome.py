@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from upgrade_tool.pipeline import Result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     """What one pass (or a rule's fix) did, and the first place in the input it changed."""
 
@@ -26,7 +26,7 @@ class Step:
     column: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     """A finding at a place in the input."""
 
@@ -38,7 +38,7 @@ class Diagnostic:
     level: str  # "error", "warning" or "note" (SARIF's levels)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     kind: str  # "net" or "solver"
     changed: bool

@@ -83,7 +83,7 @@ class Status(Enum):
     IGNORED = "ignored"  # it failed, but its error's code is ignored: not reported, not failing, not written
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     """Everything about one invocation that is the same for every file."""
 
@@ -107,7 +107,7 @@ class Job:
         return self.write_back in (WriteBack.CHECK, WriteBack.DIFF)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Why a file failed: a code, a message, and where (line 0: about the whole file)."""
 
@@ -118,7 +118,7 @@ class Problem:
     path: str | None = None  # the file it is about, where that is not the input (-o FILE, a copy)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileReport:
     name: str
     status: Status
