@@ -84,7 +84,6 @@ CODES = (
     ),
 )
 
-BINARY_SUFFIXES = (".caffemodel", ".binaryproto")
 # Where the weights are: message name -> its `repeated BlobProto` field number.
 BLOB_FIELD = {"LayerParameter": 7, "V1LayerParameter": 6, "V0LayerParameter": 50}
 # Messages holding layers: message name -> the layer fields the scan walks into.
@@ -131,10 +130,6 @@ class BinaryResult:
 
 # An unknown field: where it is, and what it is on the wire (to prove it kept).
 _Kept = tuple[Unknown, tuple[object, ...]]
-
-
-def is_binary_path(path: str) -> bool:
-    return path.lower().endswith(BINARY_SUFFIXES)
 
 
 def upgrade_binary(data: bytes | bytearray | memoryview, settings: Settings) -> BinaryResult:

@@ -34,7 +34,7 @@ from upgrade_tool.files import (
 )
 from upgrade_tool.outcome import Outcome, from_json, to_json
 from upgrade_tool.settings import OutputFormat, Settings
-from upgrade_tool.walk import Target, matches_any
+from upgrade_tool.walk import Target, is_binary_path, matches_any
 
 if TYPE_CHECKING:
     from upgrade_tool.cache import Cache
@@ -459,8 +459,6 @@ def _writes_to_stdout(target: Target, job: Job) -> bool:
 
 
 def _is_binary_name(name: str) -> bool:
-    from upgrade_tool.binary import is_binary_path
-
     return is_binary_path(name) and name != STDIN
 
 

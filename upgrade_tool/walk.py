@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_INCLUDE = ("*.prototxt", "*.pt", "*.caffemodel")
+BINARY_SUFFIXES = (".caffemodel", ".binaryproto")  # read as binary protobuf, not as text
 # `.pt` is also PyTorch's extension; those files are zip or pickle, never text.
 _SNIFFED = (".pt",)
 _SNIFF_BYTES = 4096
@@ -270,3 +271,8 @@ def _looks_like_text(path: str) -> bool:
     except OSError:
         return True  # let the run report the read error
     return b"\x00" not in head and not head.startswith(b"PK")
+
+
+def is_binary_path(path: str) -> bool:
+    """Whether the file at `path` is read as a binary model (by its suffix, in any case)."""
+    return path.lower().endswith(BINARY_SUFFIXES)

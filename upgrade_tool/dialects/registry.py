@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pool
 
 from upgrade_tool.dialects.batchnorm import MaskAnswer, masks_statistics
 from upgrade_tool.dialects.data_files import read_bytes, read_tsv
@@ -116,6 +116,8 @@ def get_dialect(name: str) -> Dialect:
 def _schema(dialect: Dialect) -> Schema:
     if dialect.name == BVLC_NAME:
         return BVLC
+    from google.protobuf import descriptor_pb2  # a fork's schema only: BVLC's is compiled in
+
     files = descriptor_pb2.FileDescriptorSet.FromString(read_bytes(f"{dialect.name}.pb"))
     pool = descriptor_pool.DescriptorPool()  # one pool per dialect: every fork calls its messages caffe.*
     for file in files.file:
