@@ -244,6 +244,33 @@ def test_a_link_inside_the_tree_is_processed_once(tmp_path: Path, link_name: str
     assert (tree / link_name).is_symlink(), "the link must be written through, not replaced by a file"
 
 
+@pytest.mark.parametrize(
+    "paths",
+    [
+        ("tree", "tree/sub"),
+        ("tree/sub", "tree"),
+        ("tree", "tree/"),
+        ("tree", "tree/sub/net.prototxt"),
+        ("tree/sub/net.prototxt", "tree"),
+        ("tree", "through_link"),
+        ("through_link/sub", "tree/sub/../sub"),
+    ],
+    ids=lambda paths: " + ".join(paths),
+)
+def test_a_file_reached_by_two_paths_is_processed_once(tmp_path: Path, paths: tuple[str, ...]) -> None:
+    tree = tmp_path / "tree"
+    write(tree / "sub" / "net.prototxt", LEGACY)
+    write(tree / "top.prototxt", LEGACY)
+    (tmp_path / "through_link").symlink_to("tree")
+    result = run("--check", "--report", "report.json", *paths, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    names = [os.path.normpath(record["path"]) for record in read_report(tmp_path / "report.json")["files"]]
+    assert len(names) == len(set(names))
+    reached = {os.path.realpath(tmp_path / name) for name in names}
+    assert len(reached) == len(names), names
+    assert str((tree / "sub" / "net.prototxt").resolve()) in reached
+
+
 # --- --out-dir and --copy-unchanged -------------------------------------------------------
 
 

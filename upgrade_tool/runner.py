@@ -498,11 +498,14 @@ def clashing_outputs(targets: Sequence[Target], job: Job) -> str | None:
     """Why the job cannot run as asked: two inputs written to one output, or an output over an input.
 
     Checked before anything is written; None when every input has an output of its own.
+    Only --out-dir gives each input an output of its own (-o takes one input).
     """
+    if job.write_back is not WriteBack.OUTPUT or job.out_dir is None:
+        return None
     inputs = {os.path.realpath(t.path): t.path for t in targets if t.path != STDIN and not t.error}
     claimed: dict[str, str] = {}
     for target in targets:
-        output = destination(target, job) if job.out_dir is not None and not target.error else None
+        output = destination(target, job) if not target.error else None
         if output is None:
             continue
         key = os.path.normpath(output)

@@ -140,33 +140,27 @@ def collect(
     skipped = _identity(skip) if skip is not None else None
     targets: list[Target] = []
     seen: set[str] = set()
-    real_directories: dict[str, str] = {}
     for path in paths:
         if os.path.isdir(path):
             found = _walk(path, selection, copy_others, skipped)
+            # Below `path` the walk follows no link, so a file's real path is the tree's, joined.
+            real_root = os.path.realpath(path)
         elif selection.force_exclude and _named_excluded(path, stdin_name, selection):
             found = []
         else:
             found = [Target(path, os.path.basename(path), True)]
         for target in found:
             # A file reached twice (a link, overlapping PATHs) is processed once; a copy goes wherever asked.
-            plain = target.path == "-" or target.error or target.copy_only
-            key = target.path if plain else _real_path(target, real_directories)
+            if target.path == "-" or target.error or target.copy_only:
+                key = target.path
+            elif target.explicit:
+                key = os.path.realpath(target.path)
+            else:
+                key = os.path.join(real_root, target.relative)
             if key not in seen:
                 seen.add(key)
                 targets.append(target)
     return targets
-
-
-def _real_path(target: Target, directories: dict[str, str]) -> str:
-    """`os.path.realpath` of the target; a walk's files are never links, so only their directory is resolved."""
-    if target.explicit:
-        return os.path.realpath(target.path)
-    directory, name = os.path.split(target.path)
-    real = directories.get(directory)
-    if real is None:
-        real = directories[directory] = os.path.realpath(directory)
-    return os.path.join(real, name)
 
 
 def _named_excluded(path: str, stdin_name: str | None, selection: Selection) -> bool:
