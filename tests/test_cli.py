@@ -9,6 +9,7 @@ purpose run it in-process with click's CliRunner.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -234,6 +235,22 @@ def test_output_to_stdout(tmp_path: Path) -> None:
     assert completed.returncode == 0
     assert completed.stdout == UPGRADED
     assert fingerprint(net) == before
+
+
+def test_the_program_exits_with_all_its_output_written(tmp_path: Path) -> None:
+    """The console script ends without tearing the interpreter down: nothing it wrote may be lost by that."""
+    layers = "".join(bn_layer(f"bn{i}", *ZERO3) for i in range(4000))
+    write(tmp_path / "big.prototxt", 'name: "big"\n' + layers)
+    expected = upgrade_text('name: "big"\n' + layers).text
+    completed = run("-o", "-", "big.prototxt", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert len(completed.stdout) > 200_000 and completed.stdout == expected  # more than a pipe holds
+    many = [write(tmp_path / f"n{i}.prototxt", LEGACY).name for i in range(40)]
+    checked = run("--check", *many, cwd=tmp_path)
+    assert checked.returncode == 1
+    assert checked.stderr.count(": would upgrade (") == 40
+    reported = run("--check", "--output-format", "json", *many, cwd=tmp_path)
+    assert [record["status"] for record in json.loads(reported.stdout)["files"]] == ["would_upgrade"] * 40
 
 
 def test_stdin_to_stdout(tmp_path: Path) -> None:

@@ -1,3 +1,3 @@
-from upgrade_tool.cli import main
+from upgrade_tool.cli import entry_point
 
-main()
+entry_point()

@@ -116,6 +116,27 @@ class _Command(click.Command):
         sys.exit(code)
 
 
+def entry_point() -> None:
+    """The `bn-upgrade` program: `main`, then an exit that skips tearing the interpreter down.
+
+    By the time `main` exits every file is written, fsynced and renamed, and
+    standard output is flushed and checked; what is left is freeing every object
+    one by one (13 ms for one small file, 50 ms after a batch over both corpora).
+    """
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if not isinstance(code, int):  # as the interpreter treats `sys.exit(value)`
+        if code is not None:
+            _say(str(code))
+        code = 0 if code is None else 1
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def _flag(name: str, help_: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A boolean option with a --no- form, so the command line can undo what the configuration turns on."""
     return click.option(f"--{name}/--no-{name}", name.replace("-", "_"), default=False, help=help_)
