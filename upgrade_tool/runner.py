@@ -285,16 +285,20 @@ def _load_for_workers(settings: Settings) -> None:
     """Load once, before forking, what each worker would otherwise load for itself.
 
     That is the pipeline's modules and every schema the run may read with (all
-    the dialects' where files are told apart by content, 8 MB). The workers
-    share these pages; a worker's memory then does not depend on which forks'
-    files it happened to meet, and no worker spends its time loading them.
+    the dialects' where files are told apart by content, 8 MB; a --proto schema
+    is loaded already). The workers share these pages; a worker's memory then
+    does not depend on which forks' files it happened to meet, and no worker
+    spends its time loading them.
     """
     from upgrade_tool import binary, pipeline  # noqa: F401
     from upgrade_tool.dialects.registry import dialect_names, get_dialect
 
-    if settings.proto is None:
-        for name in dialect_names():
-            get_dialect(name).schema()
+    if settings.proto is None and settings.dialect is None:
+        names: Sequence[str] = dialect_names()
+    else:
+        names = [name for name in (settings.dialect, settings.target) if name is not None]
+    for name in names:
+        get_dialect(name).schema()
 
 
 _INTERRUPTS = INTERRUPT_SIGNALS
