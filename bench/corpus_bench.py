@@ -126,6 +126,7 @@ class Run:
     stdout: str
     stderr: str
     load: float = float("nan")  # the 1-minute load average when it started
+    cpu: float = float("nan")  # user + system seconds of it and of the children it waited for (its workers)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,11 @@ class Row:
     def load(self) -> float:
         """The 1-minute load average when the best run started."""
         return min(self.runs, key=lambda run: run.seconds).load
+
+    @property
+    def cpu(self) -> float:
+        """The least CPU time of its runs (user + system, the process and the children it waited for)."""
+        return min(run.cpu for run in self.runs)
 
     @property
     def max_rss(self) -> int:
@@ -421,6 +427,7 @@ def measure(command: list[str], cwd: Path, environment: dict[str, str] | None = 
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
             load,
+            usage.ru_utime + usage.ru_stime,
         )
 
 
