@@ -18,6 +18,7 @@ from conftest import SHARED
 from upgrade_tool import runner
 from upgrade_tool.cli import main
 from upgrade_tool.dialects.registry import get_dialect
+from upgrade_tool.reader import collector_paused
 from upgrade_tool.runner import Job, WriteBack
 from upgrade_tool.settings import Settings
 from upgrade_tool.walk import Selection, Target, collect
@@ -101,33 +102,23 @@ def test_a_failed_file_leaves_nothing_in_a_cycle(tmp_path: Path, case: str) -> N
     target = Target(str(path), path.name, explicit=True)
     job = Job(Settings(), WriteBack.CHECK)
     runner.process(target, job)  # imports and caches first, outside the count
-    was = gc.isenabled()
-    gc.disable()
-    gc.collect()
-    try:
+    with collector_paused():
+        gc.collect()
         report = runner.process(target, job)
         assert report.problem is not None and report.problem.code == code, report
         assert gc.collect() == 0
-    finally:
-        if was:
-            gc.enable()
 
 
 def test_a_forks_message_classes_live_as_long_as_its_schema() -> None:
     """protobuf drops a message class made at run time, in a cycle, with its last message; the schema holds them."""
     schema = get_dialect("segnet").schema()
     assert len(schema.classes) > 50
-    was = gc.isenabled()
-    gc.disable()
-    gc.collect()
-    try:
+    with collector_paused():
+        gc.collect()
         net = schema.net()
         net.layer.add().upsample_param.scale = 2
         del net
         assert gc.collect() == 0
-    finally:
-        if was:
-            gc.enable()
 
 
 CORPORA = [SHARED / "corpus", SHARED / "corpus2"]
@@ -142,17 +133,14 @@ def test_no_file_of_the_corpora_leaves_a_cycle(corpus: Path) -> None:
     targets = collect([str(corpus)], Selection())
     runner.process(targets[0], job)  # imports and caches first, outside the count
     cyclic = []
-    was = gc.isenabled()
-    gc.disable()
-    gc.collect()
-    gc.freeze()  # each collection looks at what the last file left, not at everything
-    try:
-        for target in targets:
-            runner.process(target, job)
-            if gc.collect():
-                cyclic.append(target.path)
-    finally:
-        gc.unfreeze()
-        if was:
-            gc.enable()
+    with collector_paused():
+        gc.collect()
+        gc.freeze()  # each collection looks at what the last file left, not at everything
+        try:
+            for target in targets:
+                runner.process(target, job)
+                if gc.collect():
+                    cyclic.append(target.path)
+        finally:
+            gc.unfreeze()
     assert cyclic == []
