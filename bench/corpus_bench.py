@@ -322,6 +322,7 @@ def fresh_copy(source: Path, destination: Path) -> None:
     else:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)
+    os.sync()  # the copy reaches the disk now, untimed, not during the timed run's own writes
 
 
 # -- running and measuring --------------------------------------------------------------
