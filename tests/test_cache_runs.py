@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import SHARED, validate_report
 
-from upgrade_tool import pipeline
+from upgrade_tool import cli, pipeline, reader
 from upgrade_tool.cli import main
 
 LEGACY = 'name: "n"\nlayer {\n  name: "bn"\n  type: "BatchNorm"\n  bottom: "x"\n  top: "x"\n  param { lr_mult: 0 }\n}\n'
@@ -79,6 +79,34 @@ def test_a_second_check_is_served_from_the_cache_with_the_same_results(
 def test_a_changed_setting_misses(tree: Path, monkeypatch: pytest.MonkeyPatch, changed: tuple[str, ...]) -> None:
     invoke(monkeypatch, "--check", ".")
     assert invoke(monkeypatch, "--check", *changed, ".")[3] == 4
+
+
+def test_another_version_or_a_changed_install_misses(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke(monkeypatch, "--check", ".")
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "__version__", "0.0.0-other")
+        assert invoke(monkeypatch, "--check", ".")[3] == 4
+    stamp = cli._package_stamp()
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_package_stamp", lambda: [*stamp[:-1], (stamp[-1][0], stamp[-1][1] + 1, stamp[-1][2])])
+        assert invoke(monkeypatch, "--check", ".")[3] == 4
+    assert invoke(monkeypatch, "--check", ".")[3] == 0
+
+
+def test_the_package_stamp_covers_the_compiled_fast_path() -> None:
+    names = {name for name, _, _ in cli._package_stamp()}
+    assert {"cli.py", "caffe_pb2.py", os.path.join("rules", "__init__.py")} <= names
+    if reader.FASTREAD is None:
+        pytest.skip("the C fast path is not built here")
+    built = os.path.relpath(reader.FASTREAD.__file__, os.path.dirname(cli.__file__))
+    assert built in names  # a rebuilt extension is a changed install
+
+
+def test_cache_dir_beats_the_environment(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke(monkeypatch, "--check", "--cache-dir", "given", ".")
+    assert list((tree / "given").glob("*.json")) and not (tree / ".cache").exists()
+    assert invoke(monkeypatch, "--check", ".")[3] == 4  # BN_UPGRADE_CACHE_DIR's own table, still empty
+    assert invoke(monkeypatch, "--check", "--cache-dir", "given", ".")[3] == 0
 
 
 def test_a_file_that_must_be_written_is_upgraded_again(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

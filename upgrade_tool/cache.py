@@ -8,8 +8,9 @@ version is a different key, so a stale entry can never be used. The path is
 not part of the key: outcomes say nothing about where the file is, and the
 runner puts the path back in.
 
-Tables live in the user's cache directory (`BN_UPGRADE_CACHE_DIR`, else the
-platform's: `$XDG_CACHE_HOME/bn-upgrade` or `~/.cache/bn-upgrade` on Linux),
+Tables live in one directory (`--cache-dir`, else `BN_UPGRADE_CACHE_DIR`, else
+the configuration's `cache-dir`, else the platform's: `$XDG_CACHE_HOME/bn-upgrade`
+or `~/.cache/bn-upgrade` on Linux),
 one JSON file per fingerprint, written atomically (a temp file beside it, then
 a rename). Concurrent runs are safe: each merges what is on disk when it saves,
 and a lost race only loses entries, which are computed again. A file that

@@ -541,7 +541,7 @@ def _package_stamp() -> list[tuple[str, int, int]]:
     stamp = []
     for directory, _, names in os.walk(root):
         for name in sorted(names):
-            if name.endswith((".py", ".pb", ".tsv", ".json")):
+            if name.endswith((".py", ".pb", ".tsv", ".json", ".so", ".pyd")):  # the C fast path too
                 with contextlib.suppress(OSError):
                     info = os.stat(os.path.join(directory, name))
                     stamp.append((os.path.relpath(os.path.join(directory, name), root), info.st_size, info.st_mtime_ns))
