@@ -291,15 +291,15 @@ def _write_at(
             keep = (stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid))
     if original is not None:
         _refuse_if_changed(name, fd, original)
-    held = _hold_signals()  # an interrupt must not land between creating the temp file and the `try` that removes it
+    held = hold_signals()  # an interrupt must not land between creating the temp file and the `try` that removes it
     try:
         handle_fd, temp = _create_temp(name, fd)
     except BaseException:
-        _release_signals(held)
+        release_signals(held)
         raise
     try:
         with os.fdopen(handle_fd, "wb") as handle:
-            _release_signals(held)
+            release_signals(held)
             for piece in (data,) if isinstance(data, bytes) else data:
                 handle.write(piece)
             handle.flush()
@@ -311,7 +311,7 @@ def _write_at(
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp, dir_fd=fd)
-        _release_signals(held)  # in case fdopen failed before they were released
+        release_signals(held)  # in case fdopen failed before they were released
         if isinstance(exc, OSError):
             raise FileError(f"cannot write: {exc.strerror or exc}") from None
         raise
@@ -551,14 +551,14 @@ def _wait_writable(binary: BinaryIO) -> None:
 # -- signals ------------------------------------------------------------------------------------
 
 
-def _hold_signals() -> set[int] | None:
+def hold_signals() -> set[int] | None:
     """Block the interrupting signals in this thread (the main one); they arrive when released."""
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         return None  # only the main thread runs Python signal handlers
     return set(signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPT_SIGNALS))
 
 
-def _release_signals(held: set[int] | None) -> None:
+def release_signals(held: set[int] | None) -> None:
     if held is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 

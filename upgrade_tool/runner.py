@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import os
 import signal
@@ -47,10 +48,13 @@ CODES = (
     Code(
         INTERNAL_CODE,
         "internal-error",
-        "bn-upgrade's proof of its own output failed, or it hit a bug",
+        "bn-upgrade's proof of its own output failed, it hit a bug, or the worker process upgrading the file died",
         "Every output is read back and compared with the upgraded net, and upgraded once more, which must "
         "change nothing. If that fails, or bn-upgrade itself breaks, nothing is written and the run exits 123. "
-        "This is a bug in bn-upgrade: please report it with the input attached. It cannot be ignored.",
+        "This is a bug in bn-upgrade: please report it with the input attached. With -j N, a worker process "
+        "that dies (the out-of-memory killer, a crash) gives this code to the file it had in hand, which is "
+        "whole: as it was, or upgraded if its write had ended; the other files go on in a new worker. "
+        "It cannot be ignored.",
         level=Level.ERROR,
     ),
 )
@@ -247,52 +251,31 @@ def collect_if_due() -> None:
         gc.collect()
 
 
-def _chunks(indices: Sequence[int], workers: int) -> list[list[int]]:
-    """Chunks small enough that lines appear as files finish, big enough to keep messages few."""
-    size = max(1, min(16, len(indices) // (workers * 8)))
-    return [list(indices[i : i + size]) for i in range(0, len(indices), size)]
-
-
 def _run_pooled(targets: Sequence[Target], indices: list[int], job: Job, workers: int, done: OnDone) -> None:
-    import ctypes
-    import multiprocessing
+    from upgrade_tool import workers as crew
 
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    if context.get_start_method() == "fork":
+    if crew.forking():
         _load_for_workers(job.settings)
-    stop = context.RawValue(ctypes.c_bool, False)
-    held = _hold_interrupts()  # a pool half-built when Ctrl-C lands could not be shut down
-    try:
-        pool = context.Pool(workers, initializer=_worker_setup, initargs=(stop, job))
-    except BaseException:
-        _release_interrupts(held)
-        raise
-    try:
-        _release_interrupts(held)
-        work = [[(i, targets[i]) for i in chunk] for chunk in _chunks(indices, workers)]
-        for finished in pool.imap_unordered(_process_chunk, work):
-            for index, report in finished:
-                done(index, report)
-    except BaseException:
-        stop.value = True  # workers finish the file in hand, skip the rest and exit
-        raise
-    finally:
-        pool.close()
-        pool.join()
+    work = [[(i, targets[i]) for i in chunk] for chunk in crew.chunks(indices, workers)]
+    crew.run(work, workers, _worker_setup, (job,), _process_in_worker, done, functools.partial(_lost, targets, job))
 
 
 def _load_for_workers(settings: Settings) -> None:
     """Load once, before forking, what each worker would otherwise load for itself.
 
-    That is the pipeline's modules and every schema the run may read with (all
-    the dialects' where files are told apart by content, 8 MB; a --proto schema
-    is loaded already). The workers share these pages; a worker's memory then
+    That is the pipeline's modules, passes and rules, and every schema the run
+    may read with (all the dialects' where files are told apart by content,
+    8 MB; a --proto schema is loaded already). The workers share these pages; a worker's memory then
     does not depend on which forks' files it happened to meet, and no worker
     spends its time loading them.
     """
-    from upgrade_tool import binary, pipeline  # noqa: F401
+    from upgrade_tool import binary, netrole, pipeline  # noqa: F401
+    from upgrade_tool.dialects import alike  # noqa: F401
     from upgrade_tool.dialects.registry import dialect_names, get_dialect
+    from upgrade_tool.passes import all_passes
+    from upgrade_tool.rules import all_rules
 
+    all_passes(), all_rules()  # their modules
     if settings.proto is None and settings.dialect is None:
         names: Sequence[str] = dialect_names()
     else:
@@ -302,37 +285,36 @@ def _load_for_workers(settings: Settings) -> None:
 
 
 _INTERRUPTS = INTERRUPT_SIGNALS
-_stop: Any = None  # in a worker: the flag the parent raises to end the batch
 _job: Job | None = None  # in a worker: the run's job, sent once
-_parent = 0  # in a worker: the parent's pid (if it dies, the batch is over too)
 _stopping = False  # this process is already unwinding after an interrupting signal
 
 
-def _worker_setup(stop: Any, job: Job) -> None:
-    # A worker is never interrupted: stopping one mid-operation could leave a
-    # pool lock held or a message half-sent, and the parent waiting for ever.
-    # Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are the parent's; it raises `stop` instead.
-    global _stop, _parent, _job
-    _stop, _parent, _job = stop, os.getppid(), job
+def _worker_setup(job: Job) -> None:
+    # A worker is never interrupted: stopping one mid-write could leave a half-sent
+    # message and the parent waiting. Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are the
+    # parent's; it tells the workers to skip what they hold instead (workers.run).
+    global _job
+    _job = job
     gc.disable()  # as in the parent (collecting_between_files), for the worker's whole life
     gc.freeze()
     for signum in _INTERRUPTS:
         signal.signal(signum, signal.SIG_IGN)
 
 
-def _process_chunk(chunk: list[tuple[int, Target]]) -> list[tuple[int, FileReport]]:
+def _process_in_worker(target: Target) -> FileReport:
     assert _job is not None
-    finished = []
-    for index, target in chunk:
-        finished.append((index, _process_in_worker(target, _job)))
-        collect_if_due()
-    return finished
+    report = process(target, _job)
+    collect_if_due()
+    return report
 
 
-def _process_in_worker(target: Target, job: Job) -> FileReport:
-    if _stop.value or os.getppid() != _parent:  # the batch was stopped: leave this file untouched
-        return FileReport(target.path, Status.FAILED, problem=Problem("IO006", "interrupted"))
-    return process(target, job)
+def _lost(targets: Sequence[Target], job: Job, index: int, how: str) -> FileReport:
+    """The report for the file a worker had in hand when it died (the out-of-memory killer, a crash)."""
+    message = (
+        f"internal error: the worker process upgrading this file died ({how}); the file is whole, as it was "
+        "or, if its write had ended, upgraded. If the machine ran out of memory, try the file alone with -j 1"
+    )
+    return FileReport(display_name(targets[index], job), Status.INTERNAL, problem=Problem(INTERNAL_CODE, message))
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -349,17 +331,6 @@ def install_signal_handlers() -> None:
     _stopping = False
     for signum in _INTERRUPTS:
         signal.signal(signum, _raise_interrupt)
-
-
-def _hold_interrupts() -> set[int] | None:
-    if not hasattr(signal, "pthread_sigmask"):
-        return None
-    return set(signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS))
-
-
-def _release_interrupts(held: set[int] | None) -> None:
-    if held is not None and hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 # -- one file ---------------------------------------------------------------------------------
