@@ -80,10 +80,10 @@ def run(
     """Run `handle(item)` for every item of `work` in `count` workers; `done(index, result)` as each ends.
 
     Each worker runs `setup(*setup_args)` first. Where a worker dies, `done`
-    gets `lost(index, how)` for the item it had in hand. Should `done` raise
-    (an interrupt, say), the workers get no more work, finish their chunks (they
-    are told how by `setup_args`) and are waited for before it propagates;
-    results that arrive meanwhile are dropped.
+    gets `lost(index, how)` for the item it had in hand. Should anything here
+    raise (an interrupt, say), each worker ends the item in hand, skips the rest
+    and is waited for before the error propagates; results that arrive
+    meanwhile are dropped.
     """
     ctx = context()
     stop = ctx.RawValue(ctypes.c_bool, False)
