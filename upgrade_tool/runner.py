@@ -265,9 +265,9 @@ def _load_for_workers(settings: Settings) -> None:
 
     That is the pipeline's modules, passes and rules, and every schema the run
     may read with (all the dialects' where files are told apart by content,
-    8 MB; a --proto schema is loaded already). The workers share these pages; a worker's memory then
-    does not depend on which forks' files it happened to meet, and no worker
-    spends its time loading them.
+    8 MB; a --proto schema is loaded already). The workers share these pages;
+    a worker's memory then does not depend on which forks' files it happened
+    to meet, and no worker spends its time loading them.
     """
     from upgrade_tool import binary, netrole, pipeline  # noqa: F401
     from upgrade_tool.dialects import alike  # noqa: F401

@@ -128,9 +128,8 @@ def _start(
     results_in, results_out = ctx.Pipe(duplex=False)
     # A forked worker inherits the parent's ends of its pipes and of the other workers': it
     # closes them, so that a pipe reads as closed once the process at its other end is gone.
-    others = [tasks_out, results_in, *(end for worker in crew for end in (worker.tasks, worker.results))]
-    if not forking():
-        others = []
+    parents_ends = [tasks_out, results_in, *(end for worker in crew for end in (worker.tasks, worker.results))]
+    others = parents_ends if forking() else []
     process = ctx.Process(
         target=_serve, args=(tasks_in, results_out, os.getpid(), stop, others, setup, args, handle), daemon=True
     )
