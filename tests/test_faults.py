@@ -920,7 +920,7 @@ def test_a_signal_mid_write_leaves_each_file_old_or_new_and_exits_130(
 ) -> None:
     # Deterministic: every write stalls after its temp file is written and synced.
     # With one job, the write in hand is undone at once. Workers are never cut
-    # short (that could leave the pool's locks held): each finishes the file in
+    # short (that could leave a message half-sent): each finishes the file in
     # hand, atomically, and skips the rest.
     models = tmp_path / "models"
     models.mkdir()
@@ -1004,8 +1004,8 @@ def test_a_signal_mid_batch_leaves_every_file_whole_and_no_temp_file(tmp_path: P
 
 def test_sigterm_to_the_whole_process_group_never_hangs(tmp_path: Path) -> None:
     # When every process gets the signal at once, a worker could die holding one
-    # of the pool's queue locks, and the parent wait for it for ever (it did, about
-    # one run in seven). Workers now ignore the signal; the parent stops them.
+    # of multiprocessing.Pool's queue locks, and the parent wait for it for ever (it
+    # did, about one run in seven). Workers ignore the signal; the parent stops them.
     rng = random.Random(6)
     for trial in range(8):
         tree = tmp_path / f"tree{trial}"

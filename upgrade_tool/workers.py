@@ -181,7 +181,7 @@ def _how(code: int | None) -> str:
 
 
 def _stop(crew: Sequence[_Worker]) -> None:
-    """No more work: each worker finishes what it holds, then sees its task pipe closed and ends."""
+    """No more work: each worker ends what it holds (stopped: the item in hand), sees its task pipe closed and ends."""
     for worker in crew:
         worker.tasks.close()
     left = list(crew)
